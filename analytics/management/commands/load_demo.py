@@ -1,0 +1,146 @@
+import random
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+
+from analytics.services import record_execution
+from workflows.definitions import ACTION_LABELS
+from workflows.models import Site, SiteOrigin, Workflow
+
+DEMO_USERNAME = "demo"
+DEMO_PASSWORD = "demo-password"
+DEMO_ORIGINS = ["http://127.0.0.1:8000", "http://localhost:8000"]
+
+PLAYBOOKS = [
+    {
+        "name": "Spring campaign headline",
+        "trigger_match": "any",
+        "triggers": [{"type": "utm", "params": {"utm_source": "newsletter"}}],
+        "actions": [
+            {
+                "type": "replace_text",
+                "selector": ".hero-title",
+                "text": "Welcome, newsletter reader!",
+            },
+            {"type": "add_class", "selector": ".hero", "className": "hero--campaign"},
+        ],
+        "trigger_name": "UTM Parameters",
+    },
+    {
+        "name": "Mobile CTA Optimization",
+        "trigger_match": "all",
+        "triggers": [{"type": "device", "devices": ["mobile"]}],
+        "actions": [
+            {"type": "replace_text", "selector": ".cta", "text": "Tap to start free"},
+            {"type": "set_style", "selector": ".cta", "property": "font-size", "value": "1.25rem"},
+        ],
+        "trigger_name": "Device Type",
+    },
+    {
+        "name": "Pricing nudge on scroll",
+        "trigger_match": "all",
+        "triggers": [{"type": "scroll_depth", "percent": 50}],
+        "actions": [
+            {"type": "show", "selector": ".pricing-nudge"},
+            {"type": "insert_after", "selector": ".pricing-title", "text": "Save 20% this week"},
+        ],
+        "trigger_name": "Scroll Depth",
+    },
+]
+
+
+class Command(BaseCommand):
+    help = "Create the demo account with a site, playbooks and 30 days of executions."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--executions", type=int, default=600)
+        parser.add_argument("--reset", action="store_true", help="Delete and recreate the demo.")
+
+    def handle(self, *args, executions: int, reset: bool, **options) -> None:
+        User = get_user_model()
+        existing = User.objects.filter(username=DEMO_USERNAME).first()
+        if existing and not reset:
+            self.stdout.write(
+                f"The demo account exists; log in as {DEMO_USERNAME} / {DEMO_PASSWORD}."
+            )
+            return
+        if existing:
+            existing.delete()
+        with transaction.atomic():
+            user = User.objects.create_superuser(DEMO_USERNAME, password=DEMO_PASSWORD)
+            site = Site.objects.create(owner=user, name="Demo site")
+            SiteOrigin.objects.bulk_create(SiteOrigin(site=site, origin=o) for o in DEMO_ORIGINS)
+            workflows = [
+                Workflow.objects.create(
+                    owner=user,
+                    site=site,
+                    name=spec["name"],
+                    trigger_match=spec["trigger_match"],
+                    triggers=spec["triggers"],
+                    actions=spec["actions"],
+                )
+                for spec in PLAYBOOKS
+            ]
+            Workflow.objects.create(
+                owner=user,
+                site=site,
+                name="Holiday banner (paused)",
+                status=Workflow.Status.PAUSED,
+                triggers=[{"type": "url_path", "match": "starts_with", "value": "/holiday"}],
+                actions=[{"type": "show", "selector": ".holiday-banner"}],
+            )
+        self._record_history(user, site, workflows, executions)
+        token, _ = Token.objects.get_or_create(user=user)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo ready: log in as {DEMO_USERNAME} / {DEMO_PASSWORD}; "
+                f"site key {site.site_key}; API token {token.key}"
+            )
+        )
+
+    def _record_history(self, user, site: Site, workflows: list[Workflow], count: int) -> None:
+        """Executions spread over 30 days through the real write path, reproducibly."""
+        rng = random.Random(42)
+        now = timezone.now()
+        specs = {workflow.pk: spec for workflow, spec in zip(workflows, PLAYBOOKS, strict=True)}
+        for _ in range(count):
+            workflow = rng.choices(workflows, weights=[5, 3, 2])[0]
+            spec = specs[workflow.pk]
+            failed = rng.random() < 0.06
+            timings = [rng.randint(2, 60) for _ in spec["actions"]]
+            record_execution(
+                owner=user,
+                site=site,
+                workflow_id=workflow.public_id,
+                status="error" if failed else "success",
+                execution_time_ms=sum(timings) + rng.randint(1, 30),
+                page_url=rng.choice(
+                    [
+                        "https://example.com/",
+                        "https://example.com/pricing",
+                        "https://example.com/blog",
+                    ]
+                ),
+                session_id=f"demo-{rng.randrange(10**9)}",
+                device_type=rng.choice(["desktop", "desktop", "mobile", "tablet"]),
+                trigger_name=spec["trigger_name"],
+                started_at=now - timedelta(seconds=rng.randint(60, 30 * 24 * 3600)),
+                actions=[
+                    {
+                        "name": ACTION_LABELS[action["type"]],
+                        "selector": action["selector"],
+                        "execution_time_ms": timing,
+                        "config": {
+                            k: v for k, v in action.items() if k not in ("type", "selector")
+                        },
+                        "error": "Element not found" if failed and index == 0 else "",
+                    }
+                    for index, (action, timing) in enumerate(
+                        zip(spec["actions"], timings, strict=True)
+                    )
+                ],
+            )

@@ -1,0 +1,118 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from workflows.models import Workflow
+
+MAX_EXECUTION_TIME_MS = 3_600_000
+
+
+class Execution(models.Model):
+    """One run of a playbook on a visitor's page, as reported by the site script."""
+
+    class Status(models.TextChoices):
+        SUCCESS = "success", "Success"
+        ERROR = "error", "Error"
+        TIMEOUT = "timeout", "Timeout"
+
+    class DeviceType(models.TextChoices):
+        DESKTOP = "desktop", "Desktop"
+        MOBILE = "mobile", "Mobile"
+        TABLET = "tablet", "Tablet"
+        __empty__ = "Unknown"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # Both foreign keys are indexed by the composite indexes below.
+    workflow = models.ForeignKey(
+        Workflow, on_delete=models.CASCADE, related_name="execution_records", db_index=False
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="executions",
+        db_index=False,
+    )
+    status = models.CharField(max_length=10, choices=Status)
+    execution_time_ms = models.IntegerField()
+    page_url = models.CharField(max_length=2048, blank=True)
+    session_id = models.CharField(max_length=128, blank=True)
+    device_type = models.CharField(max_length=10, choices=DeviceType, blank=True)
+    trigger_name = models.CharField(max_length=200, blank=True)
+    # The spec's optional `userId`: whoever the site says the visitor is.
+    client_user_id = models.CharField(max_length=128, blank=True)
+    # The site script's own id for this run; a retry carries it again and is not counted twice.
+    client_execution_id = models.CharField(max_length=64, null=True, blank=True)
+    executed_at = models.DateTimeField()
+    received_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-executed_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["success", "error", "timeout"]),
+                name="execution_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(device_type__in=["", "desktop", "mobile", "tablet"]),
+                name="execution_device_type_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(execution_time_ms__gte=0, execution_time_ms__lte=MAX_EXECUTION_TIME_MS),
+                name="execution_time_ms_in_range",
+            ),
+            models.UniqueConstraint(
+                fields=["owner", "client_execution_id"],
+                condition=Q(client_execution_id__isnull=False),
+                name="execution_client_id_unique_per_owner",
+            ),
+        ]
+        indexes = [
+            # Execution history of one playbook, newest first.
+            models.Index(fields=["workflow", "-executed_at"], name="execution_workflow_time_idx"),
+            # An owner's executions in a time range (dashboards, analytics).
+            models.Index(fields=["owner", "executed_at"], name="execution_owner_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.execution_id
+
+    @property
+    def execution_id(self) -> str:
+        return f"exec-{self.public_id.hex}"
+
+
+class AnalyticsEvent(models.Model):
+    """One action of an execution: what it touched, how long it took, and any error."""
+
+    class EventType(models.TextChoices):
+        ACTION_EXECUTED = "action_executed", "Action executed"
+        ACTION_FAILED = "action_failed", "Action failed"
+
+    workflow = models.ForeignKey(
+        Workflow, on_delete=models.CASCADE, related_name="analytics_events", db_index=False
+    )
+    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="events")
+    event_type = models.CharField(max_length=20, choices=EventType)
+    element_selector = models.CharField(max_length=1000, blank=True)
+    page_url = models.CharField(max_length=2048, blank=True)
+    # {"name", "config", "executionTimeMs", "error"} of the action as reported.
+    event_data = models.JSONField(default=dict)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["execution_id", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(event_type__in=["action_executed", "action_failed"]),
+                name="analytics_event_type_valid",
+            ),
+        ]
+        indexes = [
+            # Per-action performance of one playbook over a time range.
+            models.Index(fields=["workflow", "created_at"], name="event_workflow_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_event_type_display()} {self.element_selector}"

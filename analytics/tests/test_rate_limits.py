@@ -1,0 +1,81 @@
+import pytest
+
+from analytics.models import Execution
+from analytics.tests.helpers import execution_body, post_execution
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clean_cache")]
+
+
+def test_the_ip_limit_answers_429_with_retry_after(client, alice_workflow, settings):
+    settings.TRACKING_RATELIMIT_IP = "3/m"
+    body = execution_body(alice_workflow)
+
+    statuses = [
+        post_execution(
+            client, body, site=alice_workflow.site, REMOTE_ADDR="203.0.113.9"
+        ).status_code
+        for _ in range(3)
+    ]
+    limited = post_execution(client, body, site=alice_workflow.site, REMOTE_ADDR="203.0.113.9")
+    other_ip = post_execution(client, body, site=alice_workflow.site, REMOTE_ADDR="203.0.113.10")
+
+    assert statuses == [201, 201, 201]
+    assert limited.status_code == 429
+    assert 1 <= int(limited["Retry-After"]) <= 60
+    assert limited.json()["success"] is False
+    assert "rateLimit" in limited.json()["errors"]
+    assert other_ip.status_code == 201
+    assert Execution.objects.count() == 4
+
+
+def test_the_site_limit_counts_every_ip_of_one_site(
+    client, alice_workflow, charlie_workflow, settings
+):
+    settings.TRACKING_RATELIMIT_SITE = "2/m"
+    body = execution_body(alice_workflow)
+
+    first = post_execution(client, body, site=alice_workflow.site, REMOTE_ADDR="198.51.100.1")
+    second = post_execution(client, body, site=alice_workflow.site, REMOTE_ADDR="198.51.100.2")
+    third = post_execution(client, body, site=alice_workflow.site, REMOTE_ADDR="198.51.100.3")
+    other_site = post_execution(
+        client, execution_body(charlie_workflow), site=charlie_workflow.site
+    )
+
+    assert [first.status_code, second.status_code, third.status_code] == [201, 201, 429]
+    assert int(third["Retry-After"]) >= 1
+    assert other_site.status_code == 201
+    alice_workflow.refresh_from_db()
+    assert alice_workflow.executions == 2
+
+
+@pytest.mark.redis
+def test_limits_are_kept_in_the_shared_redis_cache(client, alice_workflow, settings):
+    from django.core.cache import caches
+    from django_redis.cache import RedisCache
+
+    cache = caches["default"]
+    assert isinstance(cache, RedisCache)
+    settings.TRACKING_RATELIMIT_IP = "1/m"
+    post_execution(client, execution_body(alice_workflow), site=alice_workflow.site)
+
+    assert any(b"rl:" in key or b"ratelimit" in key for key in cache.client.get_client().keys("*"))
+
+
+def test_tracking_fails_open_when_the_cache_is_down(client, alice_workflow, settings):
+    settings.TRACKING_RATELIMIT_IP = "1/m"
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
+        }
+    }
+
+    responses = [
+        post_execution(client, execution_body(alice_workflow), site=alice_workflow.site)
+        for _ in range(3)
+    ]
+
+    assert [r.status_code for r in responses] == [201, 201, 201]
+    alice_workflow.refresh_from_db()
+    assert alice_workflow.executions == 3

@@ -1,0 +1,73 @@
+import pytest
+
+from analytics.models import AnalyticsEvent, Execution
+from analytics.tests.helpers import execution_body, post_execution
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_batch_records_each_execution_and_answers_per_item_in_order(
+    client, alice_workflow, charlie_workflow
+):
+    batch = [
+        execution_body(alice_workflow, executionId="a-1"),
+        execution_body(alice_workflow, status="sleeping"),
+        execution_body(charlie_workflow),
+        execution_body(alice_workflow, executionId="a-1"),
+        execution_body(alice_workflow, executionId="a-2", deviceType="mobile"),
+    ]
+
+    response = post_execution(client, {"executions": batch}, site=alice_workflow.site)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert [r["status"] for r in body["results"]] == [201, 400, 404, 200, 201]
+    assert [r["success"] for r in body["results"]] == [True, False, False, True, True]
+    assert "status" in body["results"][1]["errors"]
+    assert body["results"][2]["errors"] == {"workflowId": ["Workflow not found."]}
+    assert body["results"][3]["executionId"] == body["results"][0]["executionId"]
+    assert (body["success"], body["recorded"], body["duplicates"], body["failed"]) == (
+        False,
+        2,
+        1,
+        2,
+    )
+    alice_workflow.refresh_from_db()
+    assert alice_workflow.executions == 2
+    assert Execution.objects.count() == 2
+    assert AnalyticsEvent.objects.count() == 2
+
+
+def test_a_fully_valid_batch_is_a_success(client, alice_workflow):
+    batch = [execution_body(alice_workflow) for _ in range(100)]
+
+    response = post_execution(client, {"executions": batch}, site=alice_workflow.site)
+
+    assert response.status_code == 200
+    assert response.json()["success"] is True
+    assert response.json()["recorded"] == 100
+    alice_workflow.refresh_from_db()
+    assert alice_workflow.executions == Execution.objects.count() == 100
+
+
+@pytest.mark.parametrize(
+    "executions",
+    [[], "not a list", [1, 2], None],
+    ids=["empty", "string", "numbers", "null"],
+)
+def test_a_malformed_batch_answers_400_and_stores_nothing(client, alice_workflow, executions):
+    response = post_execution(client, {"executions": executions}, site=alice_workflow.site)
+
+    assert response.status_code == 400
+    assert "executions" in response.json()["errors"]
+    assert not Execution.objects.exists()
+
+
+def test_a_batch_of_more_than_100_is_refused_whole(client, alice_workflow):
+    batch = [execution_body(alice_workflow) for _ in range(101)]
+
+    response = post_execution(client, {"executions": batch}, site=alice_workflow.site)
+
+    assert response.status_code == 400
+    assert "executions" in response.json()["errors"]
+    assert not Execution.objects.exists()

@@ -1,0 +1,174 @@
+"""Test services: PostgreSQL and Redis when reachable, SQLite and local memory otherwise.
+
+`make test` points DATABASE_URL and REDIS_URL at the local services. When one of them
+cannot be reached the suite still runs, on SQLite or a local-memory cache, and the tests
+marked `postgres` or `redis` are skipped with a warning that cannot be missed. CI sets
+REQUIRE_SERVICES=1, which turns a missing service into a failure instead.
+"""
+
+import os
+
+import psycopg
+import pytest
+import redis
+from django.conf import settings
+from django.core.cache import caches
+from django.db import connections
+
+MISSING: dict[str, str] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.postgresql":
+        problem = _postgres_problem(database)
+        if problem:
+            _fall_back(config, "postgres", problem)
+            settings.DATABASES = {
+                "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
+            }
+            connections._settings = None
+            connections.__dict__.pop("settings", None)
+    else:
+        MISSING["postgres"] = "DATABASE_URL is not a PostgreSQL URL"
+
+    if settings.REDIS_URL:
+        problem = _redis_problem(settings.REDIS_URL)
+        if problem:
+            _fall_back(config, "redis", problem)
+            settings.CACHES = {
+                "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+            }
+            caches._settings = None
+            caches.__dict__.pop("settings", None)
+    else:
+        MISSING["redis"] = "REDIS_URL is not set"
+    if os.environ.get("REQUIRE_SERVICES") == "1" and MISSING:
+        pytest.exit(f"REQUIRE_SERVICES=1 but services are missing: {MISSING}", returncode=3)
+
+
+def _postgres_problem(database: dict) -> str | None:
+    try:
+        psycopg.connect(
+            host=database["HOST"] or None,
+            port=database["PORT"] or None,
+            user=database["USER"] or None,
+            password=database["PASSWORD"] or None,
+            dbname="postgres",
+            connect_timeout=2,
+        ).close()
+    except psycopg.Error as exc:
+        return f"PostgreSQL unreachable ({str(exc).strip().splitlines()[0]})"
+    return None
+
+
+def _redis_problem(url: str) -> str | None:
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping()
+    except redis.RedisError as exc:
+        return f"Redis unreachable ({exc})"
+    return None
+
+
+def _fall_back(config: pytest.Config, service: str, problem: str) -> None:
+    MISSING[service] = problem
+    terminal = config.pluginmanager.get_plugin("terminalreporter")
+    if terminal:
+        terminal.write_line(f"!!! {problem}: tests marked '{service}' will be SKIPPED", red=True)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        for service, problem in MISSING.items():
+            if service in item.keywords:
+                item.add_marker(pytest.mark.skip(reason=f"needs {service}: {problem}"))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # pytest exits 5 when it collected nothing: a suite that ran no test has not passed.
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    skipped = [
+        report
+        for report in terminalreporter.stats.get("skipped", [])
+        if any(f"needs {service}" in str(report.longrepr) for service in MISSING)
+    ]
+    if skipped:
+        terminalreporter.section("SERVICES MISSING", sep="!", red=True, bold=True)
+        for service, problem in MISSING.items():
+            terminalreporter.write_line(f"{service}: {problem}", red=True, bold=True)
+        terminalreporter.write_line(
+            f"{len(skipped)} tests were SKIPPED for it. Start the service and run `make test` "
+            "again before you trust this run.",
+            red=True,
+            bold=True,
+        )
+
+
+# Fixtures shared by both apps: alice owns things, charlie is a stranger to them.
+
+
+@pytest.fixture
+def alice(django_user_model):
+    return django_user_model.objects.create_user("alice", password="alice-password")
+
+
+@pytest.fixture
+def charlie(django_user_model):
+    return django_user_model.objects.create_user("charlie", password="charlie-password")
+
+
+@pytest.fixture
+def alice_site(alice):
+    from workflows.models import Site, SiteOrigin
+
+    site = Site.objects.create(owner=alice, name="Alice's shop")
+    SiteOrigin.objects.create(site=site, origin="https://shop.example")
+    return site
+
+
+@pytest.fixture
+def alice_workflow(alice, alice_site):
+    from workflows.models import Workflow
+
+    return Workflow.objects.create(
+        owner=alice,
+        site=alice_site,
+        name="Mobile CTA Optimization",
+        triggers=[{"type": "device", "devices": ["mobile"]}],
+        actions=[{"type": "replace_text", "selector": ".cta", "text": "Tap here"}],
+    )
+
+
+@pytest.fixture
+def charlie_site(charlie):
+    from workflows.models import Site
+
+    return Site.objects.create(owner=charlie, name="Charlie's blog")
+
+
+@pytest.fixture
+def charlie_workflow(charlie, charlie_site):
+    from workflows.models import Workflow
+
+    return Workflow.objects.create(owner=charlie, site=charlie_site, name="Charlie's banner")
+
+
+@pytest.fixture
+def api_client():
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+@pytest.fixture
+def clean_cache():
+    """Rate-limit counters start at zero (tests use their own Redis database)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

@@ -1,0 +1,28 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from analytics.views import TrackExecutionView, WorkflowExecutionList, healthz
+from workflows.api import SiteViewSet, WorkflowViewSet
+
+router = DefaultRouter(trailing_slash=True)
+router.register("workflows", WorkflowViewSet, basename="workflow")
+router.register("sites", SiteViewSet, basename="site")
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
+    path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
+    path("api/track-execution", TrackExecutionView.as_view(), name="track-execution"),
+    path(
+        "api/workflows/<uuid:public_id>/executions/",
+        WorkflowExecutionList.as_view(),
+        name="workflow-executions",
+    ),
+    path("api/", include(router.urls)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/auth/", include("rest_framework.urls")),
+]

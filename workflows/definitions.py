@@ -1,0 +1,155 @@
+"""The shape of a playbook's triggers and actions, as the site script understands them.
+
+Each trigger and action is a small JSON object with a `type` and that type's fields.
+The validators below are attached to the model fields, so the admin, the REST API and
+the dashboard forms all refuse the same things with the same messages.
+"""
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+
+MAX_TRIGGERS = 20
+MAX_ACTIONS = 50
+MAX_TEXT = 1000
+UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+DEVICE_TYPES = ("desktop", "mobile", "tablet")
+TEXT_MATCHES = ("equals", "contains", "starts_with")
+VISITOR_KINDS = ("new", "returning")
+
+# type -> {field: kind}; a kind is "text", "percent", "seconds", a tuple of choices,
+# or "utm" (an object of utm_* keys).
+TRIGGER_FIELDS: dict[str, dict[str, Any]] = {
+    "device": {"devices": "devices"},
+    "utm": {"params": "utm"},
+    "scroll_depth": {"percent": "percent"},
+    "url_path": {"match": TEXT_MATCHES, "value": "text"},
+    "referrer": {"match": TEXT_MATCHES, "value": "text"},
+    "time_on_page": {"seconds": "seconds"},
+    "visitor": {"kind": VISITOR_KINDS},
+}
+
+ACTION_FIELDS: dict[str, dict[str, Any]] = {
+    "replace_text": {"selector": "selector", "text": "text"},
+    "set_attribute": {"selector": "selector", "attribute": "attribute", "value": "text"},
+    "add_class": {"selector": "selector", "className": "class"},
+    "remove_class": {"selector": "selector", "className": "class"},
+    "set_style": {"selector": "selector", "property": "css_property", "value": "text"},
+    "hide": {"selector": "selector"},
+    "show": {"selector": "selector"},
+    "insert_before": {"selector": "selector", "text": "text"},
+    "insert_after": {"selector": "selector", "text": "text"},
+}
+
+TRIGGER_LABELS = {
+    "device": "Device type",
+    "utm": "UTM parameters",
+    "scroll_depth": "Scroll depth",
+    "url_path": "URL path",
+    "referrer": "Referrer",
+    "time_on_page": "Time on page",
+    "visitor": "New or returning visitor",
+}
+
+ACTION_LABELS = {
+    "replace_text": "Replace Text",
+    "set_attribute": "Set Attribute",
+    "add_class": "Add Class",
+    "remove_class": "Remove Class",
+    "set_style": "Set Style",
+    "hide": "Hide",
+    "show": "Show",
+    "insert_before": "Insert Text Before",
+    "insert_after": "Insert Text After",
+}
+
+# Attributes that would let a playbook run script on the visitor's page.
+FORBIDDEN_ATTRIBUTE_PREFIXES = ("on",)
+FORBIDDEN_ATTRIBUTES = ("href", "src", "srcdoc", "action", "formaction", "style")
+
+
+def validate_triggers(value: Any) -> None:
+    _validate_items(value, "trigger", TRIGGER_FIELDS, MAX_TRIGGERS)
+
+
+def validate_actions(value: Any) -> None:
+    _validate_items(value, "action", ACTION_FIELDS, MAX_ACTIONS)
+
+
+def _validate_items(value: Any, noun: str, fields_by_type: dict, limit: int) -> None:
+    if not isinstance(value, list):
+        raise ValidationError(f"Expected a list of {noun}s.")
+    if len(value) > limit:
+        raise ValidationError(f"At most {limit} {noun}s are allowed.")
+    for position, item in enumerate(value, start=1):
+        where = f"{noun.capitalize()} {position}"
+        if not isinstance(item, dict):
+            raise ValidationError(f"{where}: expected an object with a type.")
+        kind = item.get("type")
+        if kind not in fields_by_type:
+            choices = ", ".join(fields_by_type)
+            raise ValidationError(f"{where}: unknown type {kind!r}; expected one of {choices}.")
+        expected = fields_by_type[kind]
+        unknown = set(item) - set(expected) - {"type"}
+        if unknown:
+            raise ValidationError(f"{where}: unexpected field(s) {', '.join(sorted(unknown))}.")
+        for field, field_kind in expected.items():
+            if field not in item:
+                raise ValidationError(f"{where} ({kind}): {field} is required.")
+            problem = _field_problem(item[field], field_kind)
+            if problem:
+                raise ValidationError(f"{where} ({kind}): {field} {problem}.")
+
+
+def _field_problem(value: Any, kind: Any) -> str | None:
+    if isinstance(kind, tuple):
+        return None if value in kind else f"must be one of {', '.join(kind)}"
+    if kind == "percent":
+        return _number_problem(value, 0, 100)
+    if kind == "seconds":
+        return _number_problem(value, 0, 3600)
+    if kind == "devices":
+        if not isinstance(value, list) or not value or not set(value) <= set(DEVICE_TYPES):
+            return f"must be a non-empty list of {', '.join(DEVICE_TYPES)}"
+        return None
+    if kind == "utm":
+        if not isinstance(value, dict) or not value or not set(value) <= set(UTM_KEYS):
+            return f"must map one or more of {', '.join(UTM_KEYS)} to a value"
+        return next(
+            (f"{key} {problem}" for key, v in value.items() if (problem := _text_problem(v))),
+            None,
+        )
+    if kind == "attribute":
+        problem = _text_problem(value, required=True)
+        if problem:
+            return problem
+        name = value.strip().lower()
+        if name in FORBIDDEN_ATTRIBUTES or name.startswith(FORBIDDEN_ATTRIBUTE_PREFIXES):
+            return f"{value!r} cannot be set by a playbook"
+        return None
+    if kind in ("class", "css_property"):
+        problem = _text_problem(value, required=True)
+        if problem:
+            return problem
+        return "must be a single name without spaces" if any(c.isspace() for c in value) else None
+    return _text_problem(value, required=kind == "selector")
+
+
+def _number_problem(value: Any, low: int, high: int) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "must be a number"
+    if not low <= value <= high:
+        return f"must be between {low} and {high}"
+    return None
+
+
+def _text_problem(value: Any, required: bool = False) -> str | None:
+    if not isinstance(value, str):
+        return "must be text"
+    if required and not value.strip():
+        return "must not be empty"
+    if len(value) > MAX_TEXT:
+        return f"must be at most {MAX_TEXT} characters"
+    if "\x00" in value:
+        return "must not contain NUL characters"
+    return None

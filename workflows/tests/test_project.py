@@ -1,0 +1,92 @@
+"""The project as a whole: migrations, API schema and docs, admin, health."""
+
+import pytest
+from django.core.management import call_command
+
+from analytics.services import record_execution
+
+pytestmark = pytest.mark.django_db
+
+
+def test_models_and_migrations_agree():
+    call_command("makemigrations", "--check", "--dry-run", verbosity=0)
+
+
+def test_the_schema_describes_the_tracking_endpoint(client):
+    response = client.get("/api/schema/", HTTP_ACCEPT="application/json")
+
+    assert response.status_code == 200
+    schema = response.json()
+    track = schema["paths"]["/api/track-execution"]["post"]
+    assert set(track["responses"]) >= {"200", "201", "400", "404", "429", "503"}
+    assert "siteKey" in schema["components"]["securitySchemes"]
+    assert "/api/workflows/{public_id}/executions/" in schema["paths"]
+
+
+def test_the_interactive_docs_are_served_without_a_cdn(client):
+    response = client.get("/api/docs/")
+
+    assert response.status_code == 200
+    assert b"swagger-ui" in response.content
+    assert b"cdn" not in response.content.lower()
+
+
+def test_healthz_reports_database_and_cache(client):
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok", "cache": "ok"}
+
+
+@pytest.fixture
+def admin_client_with_data(admin_client, alice_workflow):
+    for index in range(20):
+        record_execution(
+            owner=alice_workflow.owner,
+            site=alice_workflow.site,
+            workflow_id=alice_workflow.public_id,
+            status="success",
+            execution_time_ms=index,
+            actions=[{"name": "Hide", "selector": f".item-{index}"}],
+        )
+    return admin_client
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/workflows/workflow/",
+        "/admin/workflows/site/",
+        "/admin/analytics/execution/",
+        "/admin/analytics/analyticsevent/",
+    ],
+)
+def test_admin_lists_run_a_bounded_number_of_queries(
+    admin_client_with_data, url, django_assert_max_num_queries
+):
+    with django_assert_max_num_queries(12):
+        response = admin_client_with_data.get(url)
+
+    assert response.status_code == 200
+
+
+def test_the_admin_shows_counters_read_only(admin_client_with_data, alice_workflow):
+    response = admin_client_with_data.get(f"/admin/workflows/workflow/{alice_workflow.pk}/change/")
+
+    assert response.status_code == 200
+    assert b'name="executions"' not in response.content
+    assert b"20" in response.content
+
+
+def test_the_demo_command_loads_a_working_demo():
+    from django.contrib.auth import get_user_model
+
+    from workflows.models import Workflow
+
+    call_command("load_demo", executions=50)
+
+    demo = get_user_model().objects.get(username="demo")
+    workflows = Workflow.objects.for_user(demo)
+    assert workflows.count() == 4
+    assert sum(w.executions for w in workflows) == 50
+    assert demo.executions.count() == 50
