@@ -1,6 +1,7 @@
 """The write path: recording one playbook execution."""
 
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -38,7 +39,7 @@ def record_execution(
     client_user_id: str = "",
     client_execution_id: str | None = None,
     started_at: datetime | None = None,
-    actions: list[dict[str, Any]] = (),
+    actions: Sequence[Mapping[str, Any]] = (),
 ) -> RecordedExecution:
     """Count one execution of `owner`'s workflow: counter, last run, the row and its events.
 
@@ -92,7 +93,7 @@ def record_execution(
     return RecordedExecution(execution_id=execution.execution_id, created=True)
 
 
-def _event(action: dict[str, Any], *, execution: Execution, workflow_pk: int) -> AnalyticsEvent:
+def _event(action: Mapping[str, Any], *, execution: Execution, workflow_pk: int) -> AnalyticsEvent:
     error = action.get("error") or ""
     return AnalyticsEvent(
         workflow_id=workflow_pk,
