@@ -7,6 +7,7 @@ REQUIRE_SERVICES=1, which turns a missing service into a failure instead.
 """
 
 import os
+import shutil
 
 import psycopg
 import pytest
@@ -16,6 +17,7 @@ from django.core.cache import caches
 from django.db import connections
 
 MISSING: dict[str, str] = {}
+CHROMIUM = "/usr/bin/chromium"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -43,6 +45,9 @@ def pytest_configure(config: pytest.Config) -> None:
             caches.__dict__.pop("settings", None)
     else:
         MISSING["redis"] = "REDIS_URL is not set"
+    if not shutil.which(CHROMIUM):
+        _fall_back(config, "browser", f"{CHROMIUM} not found (apt-get install chromium)")
+
     if os.environ.get("REQUIRE_SERVICES") == "1" and MISSING:
         pytest.exit(f"REQUIRE_SERVICES=1 but services are missing: {MISSING}", returncode=3)
 

@@ -112,7 +112,8 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
-        conn_max_age=env_int("DB_CONN_MAX_AGE", 300),
+        # Tests start a thread per live-server request: connections must not outlive them.
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 0 if TESTING else 300),
         conn_health_checks=True,
     )
 }

@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 
 from analytics.views import TrackExecutionView, WorkflowExecutionList, healthz
 from workflows.api import SiteViewSet, WorkflowViewSet
+from workflows.views import demo_page, site_config
 
 router = DefaultRouter(trailing_slash=True)
 router.register("workflows", WorkflowViewSet, basename="workflow")
@@ -14,6 +15,7 @@ router.register("sites", SiteViewSet, basename="site")
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
     path("admin/", admin.site.urls),
+    path("demo/", demo_page, name="demo"),
     path("healthz", healthz, name="healthz"),
     path("api/track-execution", TrackExecutionView.as_view(), name="track-execution"),
     path(
@@ -21,6 +23,7 @@ urlpatterns = [
         WorkflowExecutionList.as_view(),
         name="workflow-executions",
     ),
+    path("api/sites/<str:site_key>/workflows", site_config, name="site-config"),
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -1,4 +1,6 @@
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 
 from django.test import Client
@@ -45,3 +47,12 @@ def post_execution(
         headers.setdefault("HTTP_X_SITE_KEY", site.site_key)
     data = body if isinstance(body, str | bytes) else json.dumps(body)
     return client.post(TRACK_URL, data=data, content_type=content_type, **headers)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll `condition` (a database query, say) until it holds; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.1)
