@@ -116,3 +116,42 @@ class AnalyticsEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_event_type_display()} {self.element_selector}"
+
+
+class HourlyStat(models.Model):
+    """One playbook's executions in one hour (UTC): what dashboards read instead of raw rows.
+
+    Kept by the write path in the same transaction as the execution, so its sums always equal
+    the counters; retention may delete old executions and leaves these rows alone."""
+
+    workflow = models.ForeignKey(
+        Workflow, on_delete=models.CASCADE, related_name="hourly_stats", db_index=False
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="hourly_stats",
+        db_index=False,
+    )
+    hour = models.DateTimeField()
+    executions = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    timeouts = models.PositiveIntegerField(default=0)
+    desktop = models.PositiveIntegerField(default=0)
+    mobile = models.PositiveIntegerField(default=0)
+    tablet = models.PositiveIntegerField(default=0)
+    total_time_ms = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["hour"]
+        constraints = [
+            # Also the index for one playbook's chart over a range.
+            models.UniqueConstraint(fields=["workflow", "hour"], name="hourly_stat_workflow_hour"),
+        ]
+        indexes = [
+            # An owner's totals, charts and top playbooks over a range.
+            models.Index(fields=["owner", "hour"], name="hourly_stat_owner_hour_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workflow_id} @ {self.hour:%Y-%m-%d %H}:00"

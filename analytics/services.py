@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from analytics.models import AnalyticsEvent, Execution
+from analytics.models import AnalyticsEvent, Execution, HourlyStat
 from workflows.models import Site, Workflow
 
 
@@ -82,6 +82,7 @@ def record_execution(
             AnalyticsEvent.objects.bulk_create(
                 _event(action, execution=execution, workflow_pk=workflow_pk) for action in actions
             )
+            _count_in_hourly_stats(execution)
     except IntegrityError:
         if client_execution_id is None:
             raise
@@ -113,3 +114,40 @@ def _event(action: Mapping[str, Any], *, execution: Execution, workflow_pk: int)
         },
         created_at=execution.executed_at,
     )
+
+
+HOURLY_TABLE = HourlyStat._meta.db_table
+HOURLY_UPSERT = f"""
+    INSERT INTO {HOURLY_TABLE} (workflow_id, owner_id, hour, executions, errors, timeouts,
+                         desktop, mobile, tablet, total_time_ms)
+    VALUES (%s, %s, %s, 1, %s, %s, %s, %s, %s, %s)
+    ON CONFLICT (workflow_id, hour) DO UPDATE SET
+        executions = {HOURLY_TABLE}.executions + 1,
+        errors = {HOURLY_TABLE}.errors + excluded.errors,
+        timeouts = {HOURLY_TABLE}.timeouts + excluded.timeouts,
+        desktop = {HOURLY_TABLE}.desktop + excluded.desktop,
+        mobile = {HOURLY_TABLE}.mobile + excluded.mobile,
+        tablet = {HOURLY_TABLE}.tablet + excluded.tablet,
+        total_time_ms = {HOURLY_TABLE}.total_time_ms + excluded.total_time_ms
+"""
+
+
+def _count_in_hourly_stats(execution: Execution) -> None:
+    # An increment on conflict: the ORM's upsert can only overwrite values.
+    hour = execution.executed_at.replace(minute=0, second=0, microsecond=0)
+    device = execution.device_type
+    with connection.cursor() as cursor:
+        cursor.execute(
+            HOURLY_UPSERT,
+            [
+                execution.workflow_id,
+                execution.owner_id,
+                connection.ops.adapt_datetimefield_value(hour),
+                int(execution.status == Execution.Status.ERROR),
+                int(execution.status == Execution.Status.TIMEOUT),
+                int(device == "desktop"),
+                int(device == "mobile"),
+                int(device == "tablet"),
+                execution.execution_time_ms,
+            ],
+        )

@@ -1,254 +1,291 @@
-import logging
-from typing import Any
+"""The marketer's dashboards. Every page reads through the signed-in user's scoped querysets;
+polled fragments answer 204 (nothing to swap) while nothing new was recorded."""
 
-from django.conf import settings
-from django.core.cache import cache
-from django.core.exceptions import RequestDataTooBig
-from django.db import connection
-from django.http import HttpRequest, JsonResponse
-from django.views.decorators.cache import never_cache
+import csv
+from collections.abc import Iterator
+from urllib.parse import urlencode
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import exceptions, generics, status
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
-from rest_framework.request import Request
-from rest_framework.response import Response
-from rest_framework.views import APIView, exception_handler
 
-from analytics.authentication import SiteKeyAuthentication
+from analytics import queries
+from analytics.charts import daily_chart, shares
+from analytics.forms import HistoryFilterForm, RangeForm
 from analytics.models import Execution
-from analytics.parsers import PlainTextJSONParser, TrackingJSONParser
-from analytics.ratelimits import enforce_tracking_limit
-from analytics.serializers import (
-    ExecutionSerializer,
-    TrackExecutionBatchSerializer,
-    TrackExecutionErrorSerializer,
-    TrackExecutionResponseSerializer,
-    TrackExecutionSerializer,
-)
-from analytics.services import WorkflowNotFound, record_execution
-from workflows.cors import allow_origin, preflight_response, request_origin
-from workflows.models import Site, Workflow, mask_site_key
+from workflows.models import Workflow
 
-logger = logging.getLogger("analytics.tracking")
+FEED_SIZE = 10
+HISTORY_PAGE = 25
+CSV_COLUMNS = [
+    "executionId",
+    "playbook",
+    "executedAt",
+    "status",
+    "executionTimeMs",
+    "deviceType",
+    "triggerName",
+    "pageUrl",
+    "sessionId",
+    "userId",
+]
 
-TRACKED = "Workflow execution tracked successfully"
-ALREADY_TRACKED = "Workflow execution already tracked"
-WORKFLOW_NOT_FOUND = "Workflow not found."
 
-# The field each kind of refusal is about, for the {"errors": {field: [...]}} envelope.
-FIELD_OF_ERROR = {
-    exceptions.NotAuthenticated: "siteKey",
-    exceptions.AuthenticationFailed: "siteKey",
-    exceptions.PermissionDenied: "origin",
-    exceptions.NotFound: "workflowId",
-    exceptions.Throttled: "rateLimit",
-    exceptions.ParseError: "body",
-    exceptions.UnsupportedMediaType: "body",
-    exceptions.MethodNotAllowed: "method",
+def _unchanged(request: HttpRequest, version: str) -> bool:
+    return bool(request.htmx) and request.GET.get("v") == version
+
+
+def _poll_urls(request: HttpRequest, version: str, parts: tuple[str, ...]) -> dict[str, str]:
+    """The URL each live fragment polls: its part and the version it shows."""
+    urls = {}
+    for part in parts:
+        params = request.GET.copy()
+        params.update({"v": version, "part": part})
+        urls[part] = f"{request.path}?{params.urlencode()}"
+    return urls
+
+
+def _page(request: HttpRequest, template: str, context: dict) -> HttpResponse:
+    """The whole page, or for htmx the one fragment it asked for."""
+    parts = tuple(context["poll_urls"])
+    part = request.GET.get("part")
+    if request.htmx:
+        return render(request, f"{template}#{part if part in parts else parts[0]}", context)
+    return render(request, template, context)
+
+
+@login_required
+@require_GET
+def overview(request: HttpRequest) -> HttpResponse:
+    workflows = Workflow.objects.for_user(request.user)
+    version = queries.dashboard_version(workflows)
+    if _unchanged(request, version):
+        return HttpResponse(status=204)
+    tz = timezone.get_current_timezone()
+    range_form = RangeForm.for_request(request.GET, default="7d")
+    period = range_form.period(tz)
+    stats = queries.stats_for_user(request.user)
+    now = timezone.localtime(timezone=tz)
+    month = RangeForm({"range": "30d"}).period(tz)
+    executions = queries.executions_for_user(request.user)
+    rows = queries.playbook_rows(workflows, stats, period)
+    context = {
+        "range_form": range_form,
+        "period": period,
+        "counts": queries.counts_since(
+            stats,
+            {
+                "today": now.replace(hour=0, minute=0, second=0, microsecond=0),
+                "week": RangeForm({"range": "7d"}).period(tz).start,
+                "month": month.start,
+            },
+        ),
+        "month_totals": queries.totals(stats, month),
+        "timing": queries.recent_timing(executions.filter(executed_at__gte=month.start)),
+        "active_playbooks": workflows.active().count(),
+        "chart": daily_chart(queries.executions_by_day(stats, month, tz)),
+        "top": queries.ranked_playbooks(rows),
+        "feed": executions.select_related("workflow").order_by("-executed_at", "-pk")[:FEED_SIZE],
+        "poll_urls": _poll_urls(request, version, ("live",)),
+    }
+    return _page(request, "analytics/overview.html", context)
+
+
+@login_required
+@require_GET
+def playbook_list(request: HttpRequest) -> HttpResponse:
+    workflows = Workflow.objects.for_user(request.user).select_related("site")
+    version = queries.dashboard_version(workflows)
+    if _unchanged(request, version):
+        return HttpResponse(status=204)
+    search = request.GET.get("q", "").strip()[:100]
+    if search:
+        workflows = workflows.filter(name__icontains=search)
+    sort = request.GET.get("sort", "name")
+    period = RangeForm({"range": "30d"}).period(timezone.get_current_timezone())
+    rows = queries.playbook_rows(workflows, queries.stats_for_user(request.user), period)
+    rows.sort(key=PLAYBOOK_SORTS.get(sort, PLAYBOOK_SORTS["name"]))
+    context = {
+        "rows": rows,
+        "search": search,
+        "sort": sort,
+        "sorts": {key: urlencode({"q": search, "sort": key}) for key in PLAYBOOK_SORTS},
+        "poll_urls": _poll_urls(request, version, ("rows",)),
+    }
+    return _page(request, "analytics/playbook_list.html", context)
+
+
+PLAYBOOK_SORTS = {
+    "name": lambda row: row.workflow.name.lower(),
+    "executions": lambda row: -row.workflow.executions,
+    "last_run": lambda row: -(row.workflow.last_run.timestamp() if row.workflow.last_run else 0),
+    "success": lambda row: (row.totals.success_rate is None, row.totals.success_rate or 0),
+    "time": lambda row: (row.totals.average_ms is None, row.totals.average_ms or 0),
 }
 
 
-class TrackExecutionView(APIView):
-    """Record playbook executions sent by the site script (one, or a batch of up to 100)."""
-
-    authentication_classes = [SiteKeyAuthentication, TokenAuthentication, SessionAuthentication]
-    parser_classes = [TrackingJSONParser, PlainTextJSONParser]
-
-    def get_permissions(self):
-        # A CORS preflight carries no credentials.
-        return [] if self.request.method == "OPTIONS" else super().get_permissions()
-
-    def initial(self, request: Request, *args, **kwargs) -> None:
-        if request.method != "OPTIONS":
-            enforce_tracking_limit(
-                request, group="track-ip", key="ip", rate=settings.TRACKING_RATELIMIT_IP
-            )
-        super().initial(request, *args, **kwargs)
-        if isinstance(request.auth, Site):
-            enforce_tracking_limit(
-                request,
-                group="track-site",
-                key=lambda group, request: request.auth.site_key,
-                rate=settings.TRACKING_RATELIMIT_SITE,
-            )
-
-    def options(self, request: Request, *args, **kwargs) -> Response:
-        return preflight_response(request, methods="POST", headers="Content-Type, X-Site-Key")
-
-    @extend_schema(
-        operation_id="track_execution",
-        request=TrackExecutionSerializer,
-        parameters=[
-            OpenApiParameter(
-                "X-Site-Key",
-                location=OpenApiParameter.HEADER,
-                required=False,
-                description="The site's public key (or `siteKey` in the body).",
-            )
-        ],
-        responses={
-            201: TrackExecutionResponseSerializer,
-            200: OpenApiResponse(
-                TrackExecutionResponseSerializer,
-                description="A retry of an `executionId` already recorded, or a batch's results.",
-            ),
-            400: TrackExecutionErrorSerializer,
-            401: TrackExecutionErrorSerializer,
-            403: TrackExecutionErrorSerializer,
-            404: TrackExecutionErrorSerializer,
-            413: TrackExecutionErrorSerializer,
-            429: TrackExecutionErrorSerializer,
-            503: TrackExecutionErrorSerializer,
-        },
+def _get_workflow_for_user(request: HttpRequest, public_id) -> Workflow:
+    return get_object_or_404(
+        Workflow.objects.for_user(request.user).select_related("site"), public_id=public_id
     )
-    def post(self, request: Request) -> Response:
-        payload = request.data
-        if not isinstance(payload, dict):
-            raise exceptions.ParseError("Expected a JSON object.")
-        if "executions" in payload and "workflowId" not in payload:
-            return self._post_batch(request, payload)
-        serializer = TrackExecutionSerializer(data=payload)
-        serializer.is_valid(raise_exception=True)
-        try:
-            recorded = record_execution(
-                owner=request.user, site=_site_of(request), **serializer.validated_data
-            )
-        except WorkflowNotFound:
-            raise exceptions.NotFound(WORKFLOW_NOT_FOUND) from None
-        return Response(
-            _tracked(recorded), status=status.HTTP_201_CREATED if recorded.created else 200
-        )
-
-    def _post_batch(self, request: Request, payload: dict[str, Any]) -> Response:
-        envelope = TrackExecutionBatchSerializer(data=payload)
-        envelope.is_valid(raise_exception=True)
-        results = [_track_item(request, item) for item in envelope.validated_data["executions"]]
-        return Response(
-            {
-                "success": all(result["success"] for result in results),
-                "recorded": sum(result["status"] == 201 for result in results),
-                "duplicates": sum(result["status"] == 200 for result in results),
-                "failed": sum(not result["success"] for result in results),
-                "results": results,
-            }
-        )
-
-    def finalize_response(self, request: Request, response: Response, *args, **kwargs):
-        response = super().finalize_response(request, response, *args, **kwargs)
-        if isinstance(getattr(request, "_auth", None), Site) and request_origin(request):
-            # Authentication already refused any origin the site does not list.
-            allow_origin(response, request_origin(request))
-        return response
-
-    def get_exception_handler(self):
-        return tracking_exception_handler
 
 
-def _site_of(request: Request) -> Site | None:
-    return request.auth if isinstance(request.auth, Site) else None
+@login_required
+@require_GET
+def playbook_detail(request: HttpRequest, public_id) -> HttpResponse:
+    workflow = _get_workflow_for_user(request, public_id)
+    version = queries.dashboard_version(Workflow.objects.filter(pk=workflow.pk))
+    if _unchanged(request, version):
+        return HttpResponse(status=204)
+    tz = timezone.get_current_timezone()
+    range_form = RangeForm.for_request(request.GET, default="30d")
+    period = range_form.period(tz)
+    stats = queries.stats_for_user(request.user).filter(workflow=workflow)
+    history_form = HistoryFilterForm(request.GET)
+    history = queries.filter_executions(
+        Execution.objects.filter(workflow=workflow), history_form.filters(tz)
+    )
+    context = {
+        "workflow": workflow,
+        "range_form": range_form,
+        "period": period,
+        "totals": queries.totals(stats, period),
+        "chart": daily_chart(queries.executions_by_day(stats, period, tz)),
+        "devices": shares(queries.device_breakdown(stats, period)),
+        "triggers": shares(queries.trigger_breakdown(workflow)),
+        "timing": queries.recent_timing(Execution.objects.filter(workflow=workflow)),
+        "actions": queries.action_performance(workflow),
+        "history_form": history_form,
+        "csv_url": _csv_url(request, "analytics:playbook-csv", workflow=workflow),
+        **_history_page(history, history_form, request),
+        "poll_urls": _poll_urls(request, version, ("live", "history")),
+    }
+    return _page(request, "analytics/playbook_detail.html", context)
 
 
-def _tracked(recorded) -> dict[str, Any]:
+@login_required
+@require_GET
+def explore(request: HttpRequest) -> HttpResponse:
+    workflows = Workflow.objects.for_user(request.user)
+    version = queries.dashboard_version(workflows)
+    if _unchanged(request, version):
+        return HttpResponse(status=204)
+    tz = timezone.get_current_timezone()
+    range_form = RangeForm.for_request(request.GET, default="7d")
+    period = range_form.period(tz)
+    stats = queries.stats_for_user(request.user)
+    executions = queries.executions_for_user(request.user)
+    history_form = HistoryFilterForm(request.GET)
+    history = queries.filter_executions(
+        executions.select_related("workflow"), history_form.filters(tz)
+    )
+    rows = queries.playbook_rows(workflows, stats, period)
+    in_period = executions.filter(executed_at__gte=period.start, executed_at__lt=period.end)
+    context = {
+        "range_form": range_form,
+        "period": period,
+        "totals": queries.totals(stats, period),
+        "change": queries.compare(
+            queries.totals(stats, period), queries.totals(stats, period.previous)
+        ),
+        "timing": queries.recent_timing(in_period),
+        "chart": daily_chart(queries.executions_by_day(stats, period, tz)),
+        "devices": shares(queries.device_breakdown(stats, period)),
+        "top": queries.ranked_playbooks(rows),
+        "worst": queries.ranked_playbooks(rows, worst=True),
+        "history_form": history_form,
+        "csv_url": _csv_url(request, "analytics:explore-csv"),
+        **_history_page(history, history_form, request),
+        "poll_urls": _poll_urls(request, version, ("live", "history")),
+    }
+    return _page(request, "analytics/explore.html", context)
+
+
+def _history_page(history, form: HistoryFilterForm, request: HttpRequest) -> dict:
+    """One page of history without counting every row: one more row tells if there is a next."""
+    number = (form.cleaned_data.get("page") if form.is_valid() else None) or 1
+    offset = (number - 1) * HISTORY_PAGE
+    rows = list(history[offset : offset + HISTORY_PAGE + 1])
+
+    def link(page: int) -> str:
+        params = request.GET.copy()
+        for key in ("v", "part"):
+            params.pop(key, None)
+        params["page"] = page
+        return f"?{params.urlencode()}"
+
     return {
-        "success": True,
-        "executionId": recorded.execution_id,
-        "message": TRACKED if recorded.created else ALREADY_TRACKED,
+        "history": rows[:HISTORY_PAGE],
+        "page_number": number,
+        "previous_page": link(number - 1) if number > 1 else None,
+        "next_page": link(number + 1) if len(rows) > HISTORY_PAGE else None,
     }
 
 
-def _track_item(request: Request, item: dict[str, Any]) -> dict[str, Any]:
-    serializer = TrackExecutionSerializer(data=item)
-    if not serializer.is_valid():
-        _log_rejection(request, 400, serializer.errors)
-        return {"success": False, "status": 400, "errors": serializer.errors}
-    try:
-        recorded = record_execution(
-            owner=request.user, site=_site_of(request), **serializer.validated_data
-        )
-    except WorkflowNotFound:
-        errors = {"workflowId": [WORKFLOW_NOT_FOUND]}
-        _log_rejection(request, 404, errors)
-        return {"success": False, "status": 404, "errors": errors}
-    return {"status": 201 if recorded.created else 200, **_tracked(recorded)}
+def _csv_url(request: HttpRequest, name: str, workflow: Workflow | None = None) -> str:
+    args = [workflow.public_id] if workflow else []
+    params = request.GET.copy()
+    for key in ("v", "part", "page", "range"):
+        params.pop(key, None)
+    return f"{reverse(name, args=args)}?{params.urlencode()}"
 
 
-def tracking_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's handling (status, Retry-After, WWW-Authenticate) in the spec's error envelope."""
-    request = context["request"]
-    if isinstance(exc, RequestDataTooBig):
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        response = Response(status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
-        errors = {"body": [f"Request body is larger than {limit} bytes."]}
-    else:
-        response = exception_handler(exc, context)
-        if response is None:
-            return None
-        if isinstance(exc, exceptions.ValidationError):
-            errors = exc.detail if isinstance(exc.detail, dict) else {"body": exc.detail}
-        else:
-            field = next(
-                (name for kind, name in FIELD_OF_ERROR.items() if isinstance(exc, kind)), "request"
-            )
-            errors = {field: [str(exc.detail)]}
-    response.data = {"success": False, "errors": errors}
-    _log_rejection(request, response.status_code, errors)
+@login_required
+@require_GET
+def playbook_csv(request: HttpRequest, public_id) -> StreamingHttpResponse:
+    workflow = _get_workflow_for_user(request, public_id)
+    executions = Execution.objects.filter(workflow=workflow).select_related("workflow")
+    return _csv_response(request, executions, f"{workflow.name}-executions.csv")
+
+
+@login_required
+@require_GET
+def explore_csv(request: HttpRequest) -> StreamingHttpResponse:
+    executions = queries.executions_for_user(request.user).select_related("workflow")
+    return _csv_response(request, executions, "executions.csv")
+
+
+def _csv_response(request: HttpRequest, executions, filename: str) -> StreamingHttpResponse:
+    tz = timezone.get_current_timezone()
+    form = HistoryFilterForm(request.GET)
+    rows = queries.filter_executions(executions, form.filters(tz)).iterator(chunk_size=2000)
+    safe_name = "".join(c if c.isalnum() or c in "-_." else "-" for c in filename)
+    response = StreamingHttpResponse(_csv_lines(rows, tz), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="{safe_name}"'
     return response
 
 
-def _log_rejection(request: Request, status_code: int, errors: Any) -> None:
-    key = request.headers.get("X-Site-Key") or ""
-    logger.info(
-        "track-execution rejected: status=%s errors=%s site=%s ip=%s",
-        status_code,
-        errors,
-        mask_site_key(key) if key else "-",
-        request.META.get("REMOTE_ADDR"),
-    )
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
 
 
-class WorkflowExecutionList(generics.ListAPIView):
-    """A playbook's execution history, newest first."""
-
-    serializer_class = ExecutionSerializer
-
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):  # drf-spectacular inspecting the view
-            return Execution.objects.none()
-        workflow = generics.get_object_or_404(
-            Workflow.objects.for_user(self.request.user), public_id=self.kwargs["public_id"]
-        )
-        return (
-            Execution.objects.filter(workflow=workflow)
-            .order_by("-executed_at", "-pk")
-            .prefetch_related("events")
+def _csv_lines(rows: Iterator[Execution], tz) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(CSV_COLUMNS)
+    for execution in rows:
+        yield writer.writerow(
+            _defuse(value)
+            for value in [
+                execution.execution_id,
+                execution.workflow.name,
+                execution.executed_at.astimezone(tz).isoformat(),
+                execution.status,
+                execution.execution_time_ms,
+                execution.device_type,
+                execution.trigger_name,
+                execution.page_url,
+                execution.session_id,
+                execution.client_user_id,
+            ]
         )
 
 
-@never_cache
-@require_GET
-def healthz(request: HttpRequest) -> JsonResponse:
-    checks = {"database": _check(_ping_database), "cache": _check(_ping_cache)}
-    healthy = all(value == "ok" for value in checks.values())
-    return JsonResponse(
-        {"status": "ok" if healthy else "unavailable", **checks}, status=200 if healthy else 503
-    )
-
-
-def _ping_database() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-
-
-def _ping_cache() -> None:
-    cache.set("healthz", "ok", 10)
-    if cache.get("healthz") != "ok":
-        raise RuntimeError("cache did not return what was stored")
-
-
-def _check(ping) -> str:
-    try:
-        ping()
-    except Exception as exc:
-        return f"error: {type(exc).__name__}"
-    return "ok"
+def _defuse(value):
+    # A cell starting with = + - @ is a formula to spreadsheet programs.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value

@@ -1,8 +1,11 @@
+import contextlib
 import logging
+import zoneinfo
 
-from django.db import InterfaceError, OperationalError
+from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
+from django.utils import timezone
 
 logger = logging.getLogger("tracker.database")
 
@@ -34,3 +37,22 @@ class DatabaseUnavailableMiddleware:
             response = TemplateResponse(request, "503.html", status=503).render()
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
+
+
+class UserTimeZoneMiddleware:
+    """Show dates in the signed-in user's time zone, kept in the session at login (no query)."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        timezone.deactivate()
+        try:
+            name = request.session.get("time_zone") if hasattr(request, "session") else None
+        except DatabaseError:
+            # The view will meet the same outage and answer 503; dates can wait.
+            name = None
+        if name:
+            with contextlib.suppress(zoneinfo.ZoneInfoNotFoundError, ValueError):
+                timezone.activate(zoneinfo.ZoneInfo(name))
+        return self.get_response(request)

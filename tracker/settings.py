@@ -85,6 +85,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "tracker.middleware.UserTimeZoneMiddleware",
     "tracker.middleware.DatabaseUnavailableMiddleware",
 ]
 
@@ -174,7 +175,11 @@ if DEBUG or TESTING:
     WHITENOISE_AUTOREFRESH = True
     WHITENOISE_USE_FINDERS = True
 
-LOGIN_URL = "admin:login"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "analytics:overview"
+LOGOUT_REDIRECT_URL = "login"
+# Whether anyone may create an account at /accounts/signup/.
+ALLOW_SIGNUP = env_bool("ALLOW_SIGNUP")
 
 # Tracking bodies are small; anything bigger is refused with 413 before it is parsed.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 1024 * 1024)

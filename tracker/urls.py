@@ -1,19 +1,28 @@
+from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from analytics.views import TrackExecutionView, WorkflowExecutionList, healthz
+from analytics.api import TrackExecutionView, WorkflowExecutionList, healthz
 from workflows.api import SiteViewSet, WorkflowViewSet
-from workflows.views import demo_page, site_config
+from workflows.views import demo_page, signup, site_config
 
 router = DefaultRouter(trailing_slash=True)
 router.register("workflows", WorkflowViewSet, basename="workflow")
 router.register("sites", SiteViewSet, basename="site")
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
+    path("", include("analytics.urls")),
+    path("", include("workflows.urls")),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(extra_context={"allow_signup": settings.ALLOW_SIGNUP}),
+        name="login",
+    ),
+    path("accounts/signup/", signup, name="signup"),
+    path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("demo/", demo_page, name="demo"),
     path("healthz", healthz, name="healthz"),

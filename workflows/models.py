@@ -1,6 +1,7 @@
 import secrets
 import uuid
 from urllib.parse import urlsplit
+from zoneinfo import available_timezones
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -8,6 +9,11 @@ from django.db import models
 from django.db.models import Exists, OuterRef, Q
 
 from workflows.definitions import validate_actions, validate_triggers
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in available_timezones():
+        raise ValidationError(f"{value!r} is not a time zone name like Europe/Paris.")
 
 
 def new_site_key() -> str:
@@ -159,3 +165,15 @@ class Workflow(models.Model):
     def clean(self) -> None:
         if self.site_id and self.owner_id and self.site.owner_id != self.owner_id:
             raise ValidationError({"site": "The site must belong to the playbook's owner."})
+
+
+class Profile(models.Model):
+    """A marketer's preferences: the time zone dates and days are shown in."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile"
+    )
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.time_zone})"

@@ -1,14 +1,29 @@
 import hashlib
 import json
 
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_cache_control
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from workflows.cors import allow_origin, preflight_response, request_origin
-from workflows.models import Site, Workflow
+from workflows.forms import (
+    ActionFormSet,
+    PlaybookForm,
+    ProfileForm,
+    SignupForm,
+    SiteForm,
+    TriggerFormSet,
+    definitions,
+    step_formset,
+)
+from workflows.models import Profile, Site, SiteOrigin, Workflow
 
 CONFIG_MAX_AGE = 60
 
@@ -61,5 +76,133 @@ def demo_page(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "workflows/demo.html",
-        {"site": site, "script_url": script_url, "dashboard_url": reverse("admin:index")},
+        {"site": site, "script_url": script_url, "dashboard_url": reverse("analytics:overview")},
     )
+
+
+def _get_workflow_for_user(request: HttpRequest, public_id) -> Workflow:
+    return get_object_or_404(Workflow.objects.for_user(request.user), public_id=public_id)
+
+
+def _get_site_for_user(request: HttpRequest, public_id) -> Site:
+    return get_object_or_404(Site.objects.for_user(request.user), public_id=public_id)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def playbook_create(request: HttpRequest) -> HttpResponse:
+    if not Site.objects.for_user(request.user).exists():
+        messages.info(request, "Add your website first: playbooks run on a site.")
+        return redirect("workflows:site-create")
+    return _playbook_form(request, Workflow(owner=request.user))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def playbook_edit(request: HttpRequest, public_id) -> HttpResponse:
+    return _playbook_form(request, _get_workflow_for_user(request, public_id))
+
+
+def _playbook_form(request: HttpRequest, workflow: Workflow) -> HttpResponse:
+    data = request.POST if request.method == "POST" else None
+    form = PlaybookForm(data, instance=workflow, user=request.user)
+    triggers = step_formset(TriggerFormSet, data, workflow.triggers, "triggers")
+    actions = step_formset(ActionFormSet, data, workflow.actions, "actions")
+    if data is not None and form.is_valid() and triggers.is_valid() and actions.is_valid():
+        workflow = form.save(commit=False)
+        workflow.triggers = definitions(triggers)
+        workflow.actions = definitions(actions)
+        workflow.save()
+        messages.success(request, f"Saved “{workflow.name}”.")
+        if "add_step" in request.POST:
+            return redirect("workflows:edit", workflow.public_id)
+        return redirect("analytics:playbook", workflow.public_id)
+    context = {"form": form, "triggers": triggers, "actions": actions, "workflow": workflow}
+    return render(request, "workflows/playbook_form.html", context)
+
+
+@login_required
+@require_POST
+def playbook_toggle(request: HttpRequest, public_id) -> HttpResponse:
+    workflow = _get_workflow_for_user(request, public_id)
+    paused = workflow.status == Workflow.Status.ACTIVE
+    workflow.status = Workflow.Status.PAUSED if paused else Workflow.Status.ACTIVE
+    workflow.save(update_fields=["status", "updated_at"])
+    messages.success(request, f"“{workflow.name}” is {'paused' if paused else 'running again'}.")
+    return redirect("analytics:playbook", workflow.public_id)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def playbook_delete(request: HttpRequest, public_id) -> HttpResponse:
+    workflow = _get_workflow_for_user(request, public_id)
+    if request.method == "POST":
+        workflow.delete()
+        messages.success(request, f"Deleted “{workflow.name}” and its history.")
+        return redirect("analytics:playbooks")
+    return render(request, "workflows/playbook_confirm_delete.html", {"workflow": workflow})
+
+
+@login_required
+@require_GET
+def site_list(request: HttpRequest) -> HttpResponse:
+    sites = Site.objects.for_user(request.user).prefetch_related("origins")
+    script_url = request.build_absolute_uri("/static/tracker/UnifiedWorkflowSystem.js")
+    return render(request, "workflows/site_list.html", {"sites": sites, "script_url": script_url})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def site_create(request: HttpRequest) -> HttpResponse:
+    return _site_form(request, Site(owner=request.user))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def site_edit(request: HttpRequest, public_id) -> HttpResponse:
+    return _site_form(request, _get_site_for_user(request, public_id))
+
+
+def _site_form(request: HttpRequest, site: Site) -> HttpResponse:
+    initial = (
+        {"allowed_origins": "\n".join(o.origin for o in site.origins.all())} if site.pk else {}
+    )
+    form = SiteForm(
+        request.POST if request.method == "POST" else None, instance=site, initial=initial
+    )
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            site = form.save()
+            site.origins.all().delete()
+            SiteOrigin.objects.bulk_create(
+                SiteOrigin(site=site, origin=origin)
+                for origin in form.cleaned_data["allowed_origins"]
+            )
+        messages.success(request, f"Saved “{site.name}”.")
+        return redirect("workflows:sites")
+    return render(request, "workflows/site_form.html", {"form": form, "site": site})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def settings_view(request: HttpRequest) -> HttpResponse:
+    profile, _ = Profile.objects.get_or_create(user=request.user)
+    form = ProfileForm(request.POST if request.method == "POST" else None, instance=profile)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        request.session["time_zone"] = profile.time_zone
+        messages.success(request, f"Dates are now shown in {profile.time_zone}.")
+        return redirect("workflows:settings")
+    return render(request, "workflows/settings.html", {"form": form})
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    if not settings.ALLOW_SIGNUP:
+        raise Http404("Sign-up is closed.")
+    form = SignupForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user)
+        return redirect("workflows:site-create")
+    return render(request, "registration/signup.html", {"form": form})

@@ -1,0 +1,254 @@
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import RequestDataTooBig
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, generics, status
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView, exception_handler
+
+from analytics.authentication import SiteKeyAuthentication
+from analytics.models import Execution
+from analytics.parsers import PlainTextJSONParser, TrackingJSONParser
+from analytics.ratelimits import enforce_tracking_limit
+from analytics.serializers import (
+    ExecutionSerializer,
+    TrackExecutionBatchSerializer,
+    TrackExecutionErrorSerializer,
+    TrackExecutionResponseSerializer,
+    TrackExecutionSerializer,
+)
+from analytics.services import WorkflowNotFound, record_execution
+from workflows.cors import allow_origin, preflight_response, request_origin
+from workflows.models import Site, Workflow, mask_site_key
+
+logger = logging.getLogger("analytics.tracking")
+
+TRACKED = "Workflow execution tracked successfully"
+ALREADY_TRACKED = "Workflow execution already tracked"
+WORKFLOW_NOT_FOUND = "Workflow not found."
+
+# The field each kind of refusal is about, for the {"errors": {field: [...]}} envelope.
+FIELD_OF_ERROR = {
+    exceptions.NotAuthenticated: "siteKey",
+    exceptions.AuthenticationFailed: "siteKey",
+    exceptions.PermissionDenied: "origin",
+    exceptions.NotFound: "workflowId",
+    exceptions.Throttled: "rateLimit",
+    exceptions.ParseError: "body",
+    exceptions.UnsupportedMediaType: "body",
+    exceptions.MethodNotAllowed: "method",
+}
+
+
+class TrackExecutionView(APIView):
+    """Record playbook executions sent by the site script (one, or a batch of up to 100)."""
+
+    authentication_classes = [SiteKeyAuthentication, TokenAuthentication, SessionAuthentication]
+    parser_classes = [TrackingJSONParser, PlainTextJSONParser]
+
+    def get_permissions(self):
+        # A CORS preflight carries no credentials.
+        return [] if self.request.method == "OPTIONS" else super().get_permissions()
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        if request.method != "OPTIONS":
+            enforce_tracking_limit(
+                request, group="track-ip", key="ip", rate=settings.TRACKING_RATELIMIT_IP
+            )
+        super().initial(request, *args, **kwargs)
+        if isinstance(request.auth, Site):
+            enforce_tracking_limit(
+                request,
+                group="track-site",
+                key=lambda group, request: request.auth.site_key,
+                rate=settings.TRACKING_RATELIMIT_SITE,
+            )
+
+    def options(self, request: Request, *args, **kwargs) -> Response:
+        return preflight_response(request, methods="POST", headers="Content-Type, X-Site-Key")
+
+    @extend_schema(
+        operation_id="track_execution",
+        request=TrackExecutionSerializer,
+        parameters=[
+            OpenApiParameter(
+                "X-Site-Key",
+                location=OpenApiParameter.HEADER,
+                required=False,
+                description="The site's public key (or `siteKey` in the body).",
+            )
+        ],
+        responses={
+            201: TrackExecutionResponseSerializer,
+            200: OpenApiResponse(
+                TrackExecutionResponseSerializer,
+                description="A retry of an `executionId` already recorded, or a batch's results.",
+            ),
+            400: TrackExecutionErrorSerializer,
+            401: TrackExecutionErrorSerializer,
+            403: TrackExecutionErrorSerializer,
+            404: TrackExecutionErrorSerializer,
+            413: TrackExecutionErrorSerializer,
+            429: TrackExecutionErrorSerializer,
+            503: TrackExecutionErrorSerializer,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        payload = request.data
+        if not isinstance(payload, dict):
+            raise exceptions.ParseError("Expected a JSON object.")
+        if "executions" in payload and "workflowId" not in payload:
+            return self._post_batch(request, payload)
+        serializer = TrackExecutionSerializer(data=payload)
+        serializer.is_valid(raise_exception=True)
+        try:
+            recorded = record_execution(
+                owner=request.user, site=_site_of(request), **serializer.validated_data
+            )
+        except WorkflowNotFound:
+            raise exceptions.NotFound(WORKFLOW_NOT_FOUND) from None
+        return Response(
+            _tracked(recorded), status=status.HTTP_201_CREATED if recorded.created else 200
+        )
+
+    def _post_batch(self, request: Request, payload: dict[str, Any]) -> Response:
+        envelope = TrackExecutionBatchSerializer(data=payload)
+        envelope.is_valid(raise_exception=True)
+        results = [_track_item(request, item) for item in envelope.validated_data["executions"]]
+        return Response(
+            {
+                "success": all(result["success"] for result in results),
+                "recorded": sum(result["status"] == 201 for result in results),
+                "duplicates": sum(result["status"] == 200 for result in results),
+                "failed": sum(not result["success"] for result in results),
+                "results": results,
+            }
+        )
+
+    def finalize_response(self, request: Request, response: Response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if isinstance(getattr(request, "_auth", None), Site) and request_origin(request):
+            # Authentication already refused any origin the site does not list.
+            allow_origin(response, request_origin(request))
+        return response
+
+    def get_exception_handler(self):
+        return tracking_exception_handler
+
+
+def _site_of(request: Request) -> Site | None:
+    return request.auth if isinstance(request.auth, Site) else None
+
+
+def _tracked(recorded) -> dict[str, Any]:
+    return {
+        "success": True,
+        "executionId": recorded.execution_id,
+        "message": TRACKED if recorded.created else ALREADY_TRACKED,
+    }
+
+
+def _track_item(request: Request, item: dict[str, Any]) -> dict[str, Any]:
+    serializer = TrackExecutionSerializer(data=item)
+    if not serializer.is_valid():
+        _log_rejection(request, 400, serializer.errors)
+        return {"success": False, "status": 400, "errors": serializer.errors}
+    try:
+        recorded = record_execution(
+            owner=request.user, site=_site_of(request), **serializer.validated_data
+        )
+    except WorkflowNotFound:
+        errors = {"workflowId": [WORKFLOW_NOT_FOUND]}
+        _log_rejection(request, 404, errors)
+        return {"success": False, "status": 404, "errors": errors}
+    return {"status": 201 if recorded.created else 200, **_tracked(recorded)}
+
+
+def tracking_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's handling (status, Retry-After, WWW-Authenticate) in the spec's error envelope."""
+    request = context["request"]
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        response = Response(status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        errors = {"body": [f"Request body is larger than {limit} bytes."]}
+    else:
+        response = exception_handler(exc, context)
+        if response is None:
+            return None
+        if isinstance(exc, exceptions.ValidationError):
+            errors = exc.detail if isinstance(exc.detail, dict) else {"body": exc.detail}
+        else:
+            field = next(
+                (name for kind, name in FIELD_OF_ERROR.items() if isinstance(exc, kind)), "request"
+            )
+            errors = {field: [str(exc.detail)]}
+    response.data = {"success": False, "errors": errors}
+    _log_rejection(request, response.status_code, errors)
+    return response
+
+
+def _log_rejection(request: Request, status_code: int, errors: Any) -> None:
+    key = request.headers.get("X-Site-Key") or ""
+    logger.info(
+        "track-execution rejected: status=%s errors=%s site=%s ip=%s",
+        status_code,
+        errors,
+        mask_site_key(key) if key else "-",
+        request.META.get("REMOTE_ADDR"),
+    )
+
+
+class WorkflowExecutionList(generics.ListAPIView):
+    """A playbook's execution history, newest first."""
+
+    serializer_class = ExecutionSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # drf-spectacular inspecting the view
+            return Execution.objects.none()
+        workflow = generics.get_object_or_404(
+            Workflow.objects.for_user(self.request.user), public_id=self.kwargs["public_id"]
+        )
+        return (
+            Execution.objects.filter(workflow=workflow)
+            .order_by("-executed_at", "-pk")
+            .prefetch_related("events")
+        )
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    checks = {"database": _check(_ping_database), "cache": _check(_ping_cache)}
+    healthy = all(value == "ok" for value in checks.values())
+    return JsonResponse(
+        {"status": "ok" if healthy else "unavailable", **checks}, status=200 if healthy else 503
+    )
+
+
+def _ping_database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def _ping_cache() -> None:
+    cache.set("healthz", "ok", 10)
+    if cache.get("healthz") != "ok":
+        raise RuntimeError("cache did not return what was stored")
+
+
+def _check(ping) -> str:
+    try:
+        ping()
+    except Exception as exc:
+        return f"error: {type(exc).__name__}"
+    return "ok"

@@ -1,0 +1,45 @@
+"""Formatting for dashboard numbers and dates; the values themselves are computed in views."""
+
+from datetime import datetime, timedelta
+
+from django import template
+from django.utils import timezone
+
+register = template.Library()
+
+
+@register.filter
+def ms(value: float | None) -> str:
+    if value is None:
+        return "–"
+    if value >= 1000:
+        return f"{value / 1000:.1f} s"
+    return f"{value:.0f} ms"
+
+
+@register.filter
+def percent(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}%"
+
+
+@register.filter
+def signed(value: float | None, unit: str = "%") -> str:
+    """A change: +12.5% / −3.0 pts; nothing when there is no earlier figure."""
+    if value is None:
+        return "no earlier data"
+    sign = "+" if value > 0 else "−" if value < 0 else "±"
+    return f"{sign}{abs(value):.1f}{unit}"
+
+
+@register.filter
+def last_run(moment: datetime | None) -> str:
+    """'Today 14:05', 'Yesterday 09:12' or 'Mar 3, 2026', in the current time zone."""
+    if moment is None:
+        return "Never"
+    local = timezone.localtime(moment)
+    today = timezone.localdate()
+    if local.date() == today:
+        return f"Today {local:%H:%M}"
+    if local.date() == today - timedelta(days=1):
+        return f"Yesterday {local:%H:%M}"
+    return f"{local:%b} {local.day}, {local.year}"

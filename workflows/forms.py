@@ -1,0 +1,184 @@
+"""Forms for marketers: playbooks edited field by field (never raw JSON), sites, settings."""
+
+from typing import Any
+from zoneinfo import available_timezones
+
+from django import forms
+from django.contrib.auth.forms import UserCreationForm
+from django.core.exceptions import ValidationError
+
+from workflows.definitions import (
+    ACTION_FIELDS,
+    ACTION_LABELS,
+    DEVICE_TYPES,
+    TEXT_MATCHES,
+    TRIGGER_FIELDS,
+    TRIGGER_LABELS,
+    UTM_KEYS,
+    VISITOR_KINDS,
+    validate_actions,
+    validate_triggers,
+)
+from workflows.models import Profile, Site, Workflow, normalize_origin
+
+MATCH_CHOICES = [(match, match.replace("_", " ").capitalize()) for match in TEXT_MATCHES]
+
+
+class PlaybookForm(forms.ModelForm):
+    class Meta:
+        model = Workflow
+        fields = ["name", "site", "status", "trigger_match"]
+        labels = {"trigger_match": "Run when"}
+
+    def __init__(self, *args, user, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["site"].queryset = Site.objects.for_user(user)
+        self.fields["site"].empty_label = None
+
+
+class StepForm(forms.Form):
+    """One trigger or action: a type and the fields that type uses; a blank type is no step."""
+
+    kinds: dict[str, dict[str, Any]] = {}
+    validate = staticmethod(lambda items: None)
+
+    def definition(self) -> dict[str, Any] | None:
+        kind = self.cleaned_data.get("type")
+        if not kind or self.cleaned_data.get("DELETE"):
+            return None
+        item = {"type": kind}
+        for name in self.kinds[kind]:
+            item[name] = self._value(name)
+        return item
+
+    def _value(self, name: str) -> Any:
+        return self.cleaned_data.get(name)
+
+    def clean(self) -> dict:
+        data = super().clean()
+        item = self.definition() if not self.errors else None
+        if item is not None:
+            try:
+                self.validate([item])
+            except ValidationError as error:
+                # "Trigger 1 (utm): ..." names the position in a one-item list: drop it.
+                message = error.messages[0].split(": ", 1)[-1]
+                raise ValidationError(message[:1].upper() + message[1:]) from None
+        return data
+
+    @classmethod
+    def initial_from(cls, item: dict[str, Any]) -> dict[str, Any]:
+        return dict(item)
+
+
+class TriggerForm(StepForm):
+    kinds = TRIGGER_FIELDS
+    validate = staticmethod(validate_triggers)
+
+    type = forms.ChoiceField(
+        choices=[("", "—")] + list(TRIGGER_LABELS.items()),
+        required=False,
+        label="Trigger",
+        widget=forms.Select(attrs={"class": "step-type"}),
+    )
+    devices = forms.MultipleChoiceField(
+        choices=[(d, d.capitalize()) for d in DEVICE_TYPES],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    utm_source = forms.CharField(required=False, max_length=1000, label="utm_source")
+    utm_medium = forms.CharField(required=False, max_length=1000, label="utm_medium")
+    utm_campaign = forms.CharField(required=False, max_length=1000, label="utm_campaign")
+    utm_term = forms.CharField(required=False, max_length=1000, label="utm_term")
+    utm_content = forms.CharField(required=False, max_length=1000, label="utm_content")
+    percent = forms.IntegerField(required=False, label="Scroll depth %")
+    match = forms.ChoiceField(choices=MATCH_CHOICES, required=False, label="Match")
+    value = forms.CharField(required=False, max_length=1000, label="Text")
+    seconds = forms.IntegerField(required=False, label="Seconds on page")
+    kind = forms.ChoiceField(
+        choices=[(k, k.capitalize()) for k in VISITOR_KINDS], required=False, label="Visitor"
+    )
+
+    def _value(self, name: str) -> Any:
+        if name == "params":
+            return {key: self.cleaned_data[key] for key in UTM_KEYS if self.cleaned_data.get(key)}
+        return self.cleaned_data.get(name)
+
+    @classmethod
+    def initial_from(cls, item: dict[str, Any]) -> dict[str, Any]:
+        return {**{k: v for k, v in item.items() if k != "params"}, **item.get("params", {})}
+
+
+class ActionForm(StepForm):
+    kinds = ACTION_FIELDS
+    validate = staticmethod(validate_actions)
+
+    type = forms.ChoiceField(
+        choices=[("", "—")] + list(ACTION_LABELS.items()),
+        required=False,
+        label="Action",
+        widget=forms.Select(attrs={"class": "step-type"}),
+    )
+    selector = forms.CharField(required=False, max_length=1000, label="CSS selector")
+    text = forms.CharField(required=False, max_length=1000, label="Text")
+    attribute = forms.CharField(required=False, max_length=100, label="Attribute")
+    property = forms.CharField(required=False, max_length=100, label="CSS property")
+    className = forms.CharField(required=False, max_length=100, label="Class")
+    value = forms.CharField(required=False, max_length=1000, label="Value")
+
+    def _value(self, name: str) -> Any:
+        value = self.cleaned_data.get(name)
+        return "" if value is None else value
+
+
+TriggerFormSet = forms.formset_factory(TriggerForm, extra=1, can_delete=True, max_num=20)
+ActionFormSet = forms.formset_factory(ActionForm, extra=1, can_delete=True, max_num=50)
+
+
+def step_formset(formset_class, data, items: list[dict], prefix: str):
+    initial = [formset_class.form.initial_from(item) for item in items]
+    return formset_class(data, initial=initial, prefix=prefix)
+
+
+def definitions(formset) -> list[dict[str, Any]]:
+    return [item for form in formset.forms if (item := form.definition()) is not None]
+
+
+class SiteForm(forms.ModelForm):
+    allowed_origins = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}),
+        required=False,
+        help_text="One origin per line, like https://www.example.com. Pages on these origins may "
+        "load your playbooks and report executions.",
+    )
+
+    class Meta:
+        model = Site
+        fields = ["name"]
+
+    def clean_allowed_origins(self) -> list[str]:
+        origins, problems = [], []
+        for line in self.cleaned_data["allowed_origins"].splitlines():
+            if not line.strip():
+                continue
+            try:
+                origins.append(normalize_origin(line))
+            except ValidationError as error:
+                problems.extend(error.messages)
+        if problems:
+            raise ValidationError(problems)
+        if len(origins) > 50:
+            raise ValidationError("At most 50 origins.")
+        return list(dict.fromkeys(origins))
+
+
+class ProfileForm(forms.ModelForm):
+    time_zone = forms.ChoiceField(choices=[(tz, tz) for tz in sorted(available_timezones())])
+
+    class Meta:
+        model = Profile
+        fields = ["time_zone"]
+
+
+class SignupForm(UserCreationForm):
+    pass

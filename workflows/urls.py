@@ -1,0 +1,16 @@
+from django.urls import path
+
+from workflows import views
+
+app_name = "workflows"
+
+urlpatterns = [
+    path("playbooks/new/", views.playbook_create, name="create"),
+    path("playbooks/<uuid:public_id>/edit/", views.playbook_edit, name="edit"),
+    path("playbooks/<uuid:public_id>/toggle/", views.playbook_toggle, name="toggle"),
+    path("playbooks/<uuid:public_id>/delete/", views.playbook_delete, name="delete"),
+    path("sites/", views.site_list, name="sites"),
+    path("sites/new/", views.site_create, name="site-create"),
+    path("sites/<uuid:public_id>/", views.site_edit, name="site-edit"),
+    path("settings/", views.settings_view, name="settings"),
+]
