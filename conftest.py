@@ -8,6 +8,7 @@ REQUIRE_SERVICES=1, which turns a missing service into a failure instead.
 
 import os
 import shutil
+import types
 
 import psycopg
 import pytest
@@ -177,3 +178,9 @@ def clean_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture
+def frozen_window(monkeypatch):
+    """django-ratelimit counts in fixed windows: keep the test inside one of them."""
+    monkeypatch.setattr("django_ratelimit.core.time", types.SimpleNamespace(time=lambda: 1.8e9))

@@ -1,13 +1,12 @@
-from django.conf import settings
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from analytics.api import TrackExecutionView, WorkflowExecutionList, healthz
 from workflows.api import SiteViewSet, WorkflowViewSet
-from workflows.views import demo_page, signup, site_config
+from workflows.views import RateLimitedLoginView, demo_page, signup, site_config
 
 router = DefaultRouter(trailing_slash=True)
 router.register("workflows", WorkflowViewSet, basename="workflow")
@@ -16,13 +15,11 @@ router.register("sites", SiteViewSet, basename="site")
 urlpatterns = [
     path("", include("analytics.urls")),
     path("", include("workflows.urls")),
-    path(
-        "accounts/login/",
-        auth_views.LoginView.as_view(extra_context={"allow_signup": settings.ALLOW_SIGNUP}),
-        name="login",
-    ),
+    path("accounts/login/", RateLimitedLoginView.as_view(), name="login"),
     path("accounts/signup/", signup, name="signup"),
     path("accounts/", include("django.contrib.auth.urls")),
+    # One login, rate limited, for the admin too.
+    path("admin/login/", RedirectView.as_view(pattern_name="login", query_string=True)),
     path("admin/", admin.site.urls),
     path("demo/", demo_page, name="demo"),
     path("healthz", healthz, name="healthz"),
@@ -35,6 +32,5 @@ urlpatterns = [
     path("api/sites/<str:site_key>/workflows", site_config, name="site-config"),
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("api/auth/", include("rest_framework.urls")),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -12,5 +12,6 @@ urlpatterns = [
     path("sites/", views.site_list, name="sites"),
     path("sites/new/", views.site_create, name="site-create"),
     path("sites/<uuid:public_id>/", views.site_edit, name="site-edit"),
+    path("sites/<uuid:public_id>/rotate-key/", views.site_rotate_key, name="site-rotate-key"),
     path("settings/", views.settings_view, name="settings"),
 ]

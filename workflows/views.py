@@ -1,9 +1,11 @@
+import contextlib
 import hashlib
 import json
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified
@@ -11,6 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_ratelimit.core import get_usage
 
 from workflows.cors import allow_origin, preflight_response, request_origin
 from workflows.forms import (
@@ -23,7 +26,7 @@ from workflows.forms import (
     definitions,
     step_formset,
 )
-from workflows.models import Profile, Site, SiteOrigin, Workflow
+from workflows.models import Profile, Site, SiteOrigin, Workflow, new_site_key
 
 CONFIG_MAX_AGE = 60
 
@@ -206,3 +209,60 @@ def signup(request: HttpRequest) -> HttpResponse:
         login(request, user)
         return redirect("workflows:site-create")
     return render(request, "registration/signup.html", {"form": form})
+
+
+class RateLimitedLoginView(auth_views.LoginView):
+    """Log in, with failed attempts limited per client IP (django-ratelimit).
+
+    Fails closed: if the limit cannot be read (the cache is down), logging in waits, since an
+    unlimited login would let a password be guessed."""
+
+    extra_context = {"allow_signup": settings.ALLOW_SIGNUP}
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        try:
+            usage = get_usage(request, **self.limit(increment=False))
+        except Exception:
+            return self.refuse(request, 503, "Signing in is unavailable for a moment.", 30)
+        if usage and (usage["count"] >= usage["limit"] or usage["time_left"] < 0):
+            wait = max(usage["time_left"], 1)
+            return self.refuse(request, 429, "Too many failed attempts. Try again shortly.", wait)
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form):
+        with contextlib.suppress(Exception):  # the next attempt checks the cache again
+            get_usage(self.request, **self.limit(increment=True))
+        return super().form_invalid(form)
+
+    @staticmethod
+    def limit(*, increment: bool) -> dict:
+        return {
+            "group": "login",
+            "key": "ip",
+            "rate": settings.LOGIN_RATELIMIT,
+            "increment": increment,
+        }
+
+    def refuse(self, request: HttpRequest, status: int, message: str, wait: int) -> HttpResponse:
+        response = render(
+            request,
+            "registration/login.html",
+            {"form": self.get_form_class()(request), "refusal": message, **self.extra_context},
+            status=status,
+        )
+        response["Retry-After"] = str(wait)
+        return response
+
+
+@login_required
+@require_POST
+def site_rotate_key(request: HttpRequest, public_id) -> HttpResponse:
+    site = _get_site_for_user(request, public_id)
+    site.site_key = new_site_key()
+    site.save(update_fields=["site_key"])
+    messages.success(
+        request,
+        f"“{site.name}” has a new key and the old one no longer works: "
+        "update the snippet on its pages.",
+    )
+    return redirect("workflows:sites")

@@ -4,6 +4,7 @@ import json
 import urllib.request
 
 import pytest
+from playwright.sync_api import expect
 
 from analytics.tests.helpers import execution_body
 
@@ -45,7 +46,7 @@ def test_a_new_execution_shows_up_without_reloading(signed_in, live_server, alic
 
     assert track(live_server, alice_workflow) == 201
 
-    page.wait_for_function("document.querySelector('#counter').textContent === '1'", timeout=15000)
+    expect(page.locator("#counter")).to_have_text("1", timeout=15000)
     page.locator("#history", has_text="https://shop.example/live").wait_for(timeout=15000)
     assert page.evaluate("window.notReloaded") is True
     assert page.errors == []
@@ -59,8 +60,29 @@ def test_the_overview_counts_and_feed_update_live(signed_in, live_server, alice_
     track(live_server, alice_workflow)
     track(live_server, alice_workflow)
 
-    page.wait_for_function(
-        "document.querySelector('#count-today').textContent === '2'", timeout=15000
-    )
+    expect(page.locator("#count-today")).to_have_text("2", timeout=15000)
     page.locator("#feed", has_text="Mobile CTA Optimization").wait_for()
     assert page.evaluate("window.notReloaded") is True
+
+
+def test_no_page_breaks_the_content_security_policy(signed_in, live_server, alice_workflow):
+    from django.core.management import call_command
+
+    call_command("load_demo", executions=5)
+    page = signed_in
+    violations = []
+    page.on(
+        "console",
+        lambda m: violations.append((page.url, m.text)) if "Security Policy" in m.text else None,
+    )
+    urls = ["/", "/playbooks/", f"/playbooks/{alice_workflow.public_id}/", "/analytics/"]
+    urls += ["/sites/", "/settings/", "/api/docs/", "/demo/?utm_source=newsletter"]
+
+    for url in urls:
+        page.goto(f"{live_server.url}{url}")
+        page.wait_for_load_state("networkidle")
+
+    expect(page.locator(".hero-title")).to_have_text("Welcome, newsletter reader!")
+    page.goto(f"{live_server.url}/")
+    assert page.evaluate("typeof window.htmx") == "object"
+    assert violations == []
