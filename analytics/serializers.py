@@ -132,7 +132,8 @@ class TrackExecutionResponseSerializer(serializers.Serializer):
 
 class TrackExecutionErrorSerializer(serializers.Serializer):
     success = serializers.BooleanField(default=False)
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    # Field name -> messages; for actions, item index -> field -> messages.
+    errors = serializers.DictField(child=serializers.JSONField())
 
 
 class ExecutionSerializer(serializers.ModelSerializer):

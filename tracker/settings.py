@@ -213,6 +213,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "tracker.openapi.add_error_responses",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "ExecutionStatusEnum": "analytics.models.Execution.Status",
         "WorkflowStatusEnum": "workflows.models.Workflow.Status",

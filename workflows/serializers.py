@@ -59,7 +59,7 @@ class WorkflowSerializer(serializers.ModelSerializer):
     triggerMatch = serializers.ChoiceField(
         source="trigger_match", choices=Workflow.TriggerMatch.choices, required=False
     )
-    lastRun = serializers.DateTimeField(source="last_run", read_only=True)
+    lastRun = serializers.DateTimeField(source="last_run", read_only=True, allow_null=True)
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
     updatedAt = serializers.DateTimeField(source="updated_at", read_only=True)
 
