@@ -12,6 +12,12 @@ from analytics.tests.helpers import execution_body, post_execution
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
+
+@pytest.fixture(autouse=True)
+def no_rate_limit(settings):
+    """Thousands of requests from one address in a minute: the limit is tested elsewhere."""
+    settings.TRACKING_RATELIMIT_IP = settings.TRACKING_RATELIMIT_SITE = "10000000/m"
+
 FUZZ = settings(
     max_examples=500,
     deadline=None,
