@@ -18,6 +18,7 @@ def no_rate_limit(settings):
     """Thousands of requests from one address in a minute: the limit is tested elsewhere."""
     settings.TRACKING_RATELIMIT_IP = settings.TRACKING_RATELIMIT_SITE = "10000000/m"
 
+
 FUZZ = settings(
     max_examples=500,
     deadline=None,

@@ -1,0 +1,313 @@
+"""Real faults against the app under gunicorn: a PostgreSQL cluster of the test's own that is
+stopped and started again, workers killed mid-request, row locks held elsewhere."""
+
+import http.client
+import http.cookiejar
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import psycopg
+import pytest
+from django.conf import settings
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"))), None)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Cluster:
+    """A throwaway PostgreSQL in a temporary folder, run as the postgres user."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.folder = tempfile.mkdtemp(prefix="tracker-pg-")
+        postgres = pwd.getpwnam("postgres")
+        os.chown(self.folder, postgres.pw_uid, postgres.pw_gid)
+        self.data = f"{self.folder}/data"
+        self._run("initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "--no-sync")
+
+    def _run(self, tool: str, *args: str) -> None:
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", str(PG_BIN / tool), *args],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(
+            "pg_ctl", "-D", self.data, "-o", options, "-l", f"{self.folder}/log", "-w", "start"
+        )
+
+    def stop(self, mode: str = "immediate") -> None:
+        self._run("pg_ctl", "-D", self.data, "-m", mode, "-w", "stop")
+
+    def url(self, database: str = "tracker") -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
+
+    def remove(self) -> None:
+        subprocess.run(
+            [
+                "runuser",
+                "-u",
+                "postgres",
+                "--",
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                self.data,
+                "-m",
+                "immediate",
+                "stop",
+            ],
+            capture_output=True,
+        )
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    if PG_BIN is None or os.geteuid() != 0:
+        pytest.skip("needs PostgreSQL's initdb/pg_ctl and root (to run them as postgres)")
+    cluster = Cluster()
+    cluster.start()
+    with psycopg.connect(cluster.url("postgres"), autocommit=True) as connection:
+        connection.execute("CREATE DATABASE tracker")
+    yield cluster
+    cluster.remove()
+
+
+class App:
+    """gunicorn serving the project with production settings on the throwaway cluster."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")},
+            "DEBUG": "0",
+            "SECRET_KEY": "fault-tests-" + "k" * 50,
+            "ALLOWED_HOSTS": "127.0.0.1",
+            "DATABASE_URL": cluster.url(),
+            "REDIS_URL": settings.REDIS_URL or "",
+            "SECURE_SSL_REDIRECT": "0",
+            "SESSION_COOKIE_SECURE": "0",
+            "CSRF_COOKIE_SECURE": "0",
+            "TRACKING_RATELIMIT_IP": "1000000/m",
+            "STATIC_ROOT": f"{cluster.folder}/static",
+        }
+        self.manage("collectstatic", "--noinput", "-v0")
+        self.manage("migrate", "--noinput")
+        self.manage("load_demo", "--executions", "0")
+        found = self.manage(
+            "shell",
+            "-v0",
+            "-c",
+            "from workflows.models import Workflow as W; w = W.objects.order_by('pk')[0]; "
+            "print(w.site.site_key, w.public_id)",
+        )
+        self.site_key, self.workflow_id = found.split()[-2:]
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "tracker.wsgi",
+                "-w",
+                "2",
+                "-b",
+                f"127.0.0.1:{self.port}",
+                "--timeout",
+                "30",
+            ],
+            cwd=settings.BASE_DIR,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"{self.url}/healthz", timeout=1)
+                return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.2)
+        raise RuntimeError("gunicorn did not start")
+
+    def manage(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=settings.BASE_DIR,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        return result.stdout
+
+    def track(self, timeout: float = 10) -> tuple[int, dict, float, dict]:
+        body = {
+            "siteKey": self.site_key,
+            "workflowId": self.workflow_id,
+            "status": "success",
+            "executionTimeMs": 12,
+        }
+        request = urllib.request.Request(
+            f"{self.url}/api/track-execution",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "text/plain"},
+        )
+        started = time.monotonic()
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                status, headers, payload = response.status, response.headers, response.read()
+        except urllib.error.HTTPError as error:
+            status, headers, payload = error.code, error.headers, error.read()
+        return status, json.loads(payload or b"{}"), time.monotonic() - started, dict(headers)
+
+    def counts(self, cluster: Cluster) -> tuple[int, int]:
+        with psycopg.connect(cluster.url()) as connection:
+            counter = connection.execute(
+                "SELECT executions FROM workflows_workflow WHERE public_id = %s",
+                [self.workflow_id],
+            ).fetchone()[0]
+            rows = connection.execute(
+                "SELECT count(*) FROM analytics_execution e JOIN workflows_workflow w "
+                "ON w.id = e.workflow_id WHERE w.public_id = %s",
+                [self.workflow_id],
+            ).fetchone()[0]
+        return counter, rows
+
+    def worker_pids(self) -> list[int]:
+        found = subprocess.run(
+            ["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True
+        ).stdout
+        return [int(pid) for pid in found.split()]
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def app(cluster):
+    app = App(cluster)
+    yield app
+    app.stop()
+
+
+def signed_in_opener(app: App) -> urllib.request.OpenerDirector:
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    opener.open(f"{app.url}/accounts/login/")
+    token = next(cookie.value for cookie in jar if cookie.name == "csrftoken")
+    form = f"username=demo&password=demo-password&csrfmiddlewaretoken={token}".encode()
+    opener.open(
+        urllib.request.Request(
+            f"{app.url}/accounts/login/",
+            data=form,
+            headers={"Referer": f"{app.url}/accounts/login/"},
+        )
+    )
+    return opener
+
+
+def test_the_database_stopping_under_traffic_gives_quick_503s_then_recovers(app, cluster):
+    browser = signed_in_opener(app)
+    before = [app.track()[0] for _ in range(20)]
+
+    cluster.stop()
+    try:
+        during = [app.track() for _ in range(10)]
+        try:
+            browser.open(f"{app.url}/", timeout=10)
+            dashboard = 200
+        except urllib.error.HTTPError as error:
+            dashboard, page = error.code, error.read()
+    finally:
+        cluster.start()
+    after = [app.track()[0] for _ in range(20)]
+
+    slowest = max(elapsed for _, _, elapsed, _ in during)
+    print(f"database down: 10 requests answered 503, slowest in {slowest:.3f} s")
+    assert before == [201] * 20
+    assert [status for status, *_ in during] == [503] * 10
+    assert all(
+        body["errors"] == {"database": ["Temporarily unavailable; retry shortly."]}
+        for _, body, _, _ in during
+    )
+    assert all(int(headers["Retry-After"]) > 0 for *_, headers in during)
+    assert max(elapsed for _, _, elapsed, _ in during) < 2.0
+    assert dashboard == 503
+    assert b"Back in a moment" in page and b"Traceback" not in page
+    assert after == [201] * 20  # the same gunicorn, no restart
+    counter, rows = app.counts(cluster)
+    assert counter == rows == 40
+
+
+def test_a_row_lock_held_elsewhere_answers_503_within_the_lock_timeout(app, cluster):
+    counter_before, rows_before = app.counts(cluster)
+    with psycopg.connect(cluster.url()) as locker:
+        locker.execute(
+            "SELECT 1 FROM workflows_workflow WHERE public_id = %s FOR UPDATE", [app.workflow_id]
+        )
+        status, body, elapsed, headers = app.track()
+        locker.rollback()
+
+    print(f"row lock held: {status} in {elapsed:.3f} s")
+    assert status == 503
+    assert "Retry-After" in headers
+    assert elapsed < 4.0  # the 2 s lock timeout, not gunicorn's 30 s
+    assert app.counts(cluster) == (counter_before, rows_before)
+
+
+def test_a_worker_killed_mid_request_leaves_no_half_written_execution(app, cluster):
+    counter_before, rows_before = app.counts(cluster)
+    outcome = {}
+    with psycopg.connect(cluster.url()) as locker:
+        # The request inserts its execution row, then waits for this lock to raise the counter.
+        locker.execute(
+            "SELECT 1 FROM workflows_workflow WHERE public_id = %s FOR UPDATE", [app.workflow_id]
+        )
+        request = threading.Thread(target=lambda: outcome.update(result=_try_track(app)))
+        request.start()
+        time.sleep(0.8)
+        for pid in app.worker_pids():
+            os.kill(pid, signal.SIGKILL)
+        request.join(timeout=15)
+        locker.rollback()
+
+    assert outcome["result"] == "connection lost"
+    assert app.counts(cluster) == (counter_before, rows_before)
+    deadline = time.monotonic() + 15
+    while app.track()[0] != 201:  # gunicorn replaces the killed workers
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    counter, rows = app.counts(cluster)
+    assert counter == rows
+
+
+def _try_track(app: App) -> str | int:
+    try:
+        return app.track()[0]
+    except (urllib.error.URLError, ConnectionError, http.client.RemoteDisconnected):
+        return "connection lost"
