@@ -115,3 +115,17 @@ def test_fields_the_client_does_not_own_are_ignored(client, alice_workflow, char
     assert alice_workflow.executions == 1
     assert alice_workflow.last_run.year > 2001
     assert Execution.objects.get().owner == alice_workflow.owner
+
+
+def test_a_10_mb_body_is_refused_within_a_second(client, alice_workflow):
+    import time
+
+    body = b'{"workflowId": "' + b"x" * (10 * 1024 * 1024) + b'"}'
+    started = time.monotonic()
+
+    response = post_execution(client, body, site=alice_workflow.site)
+
+    assert time.monotonic() - started < 1.0
+    assert response.status_code == 413
+    assert "body" in response.json()["errors"]
+    assert not Execution.objects.exists()

@@ -136,3 +136,34 @@ def test_production_settings_pass_the_deploy_check_with_no_warning():
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_markup_is_escaped_in_the_admin(admin_client, alice, alice_site):
+    from analytics.services import record_execution
+    from workflows.models import Workflow
+
+    evil = Workflow.objects.create(owner=alice, site=alice_site, name="<script>alert(1)</script>")
+    record_execution(
+        owner=alice,
+        site=None,
+        workflow_id=evil.public_id,
+        status="error",
+        execution_time_ms=1,
+        page_url="https://x.example/<img src=x onerror=alert(2)>",
+        actions=[{"name": "<b>n</b>", "selector": "<svg onload=alert(3)>", "error": "<i>e</i>"}],
+    )
+    execution = evil.execution_records.get()
+    pages = [
+        "/admin/workflows/workflow/",
+        f"/admin/workflows/workflow/{evil.pk}/change/",
+        "/admin/analytics/execution/",
+        f"/admin/analytics/execution/{execution.pk}/change/",
+        "/admin/analytics/analyticsevent/",
+    ]
+
+    for page in pages:
+        content = admin_client.get(page).content
+        assert b"<script>alert(1)" not in content, page
+        assert b"<img src=x" not in content, page
+        assert b"<svg onload" not in content, page
+        assert b"&lt;script&gt;alert(1)&lt;/script&gt;" in content or b"&lt;svg" in content, page
