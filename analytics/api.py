@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
 
-from analytics.authentication import SiteKeyAuthentication
+from analytics.authentication import OriginNotAllowed, SiteKeyAuthentication
 from analytics.models import Execution
 from analytics.parsers import PlainTextJSONParser, TrackingJSONParser
 from analytics.ratelimits import enforce_tracking_limit
@@ -40,7 +40,8 @@ WORKFLOW_NOT_FOUND = "Workflow not found."
 FIELD_OF_ERROR = {
     exceptions.NotAuthenticated: "siteKey",
     exceptions.AuthenticationFailed: "siteKey",
-    exceptions.PermissionDenied: "origin",
+    OriginNotAllowed: "origin",
+    exceptions.PermissionDenied: "request",  # e.g. a session without its CSRF token
     exceptions.NotFound: "workflowId",
     exceptions.Throttled: "rateLimit",
     exceptions.ParseError: "body",

@@ -6,6 +6,10 @@ from workflows.cors import request_origin
 from workflows.models import Site
 
 
+class OriginNotAllowed(exceptions.PermissionDenied):
+    """The page posting is on an origin its site does not list."""
+
+
 class SiteKeyAuthentication(authentication.BaseAuthentication):
     """The site script's credential: the site's public key, in `X-Site-Key` or, for beacons
     that cannot set headers, as `siteKey` in the body. Authenticates as the site's owner,
@@ -27,7 +31,7 @@ class SiteKeyAuthentication(authentication.BaseAuthentication):
         if site is None:
             raise exceptions.AuthenticationFailed("Unknown site key.")
         if origin and not site.origin_allowed:
-            raise exceptions.PermissionDenied(f"Origin {origin} is not allowed for this site.")
+            raise OriginNotAllowed(f"Origin {origin} is not allowed for this site.")
         if not site.owner.is_active:
             raise exceptions.AuthenticationFailed("Unknown site key.")
         return site.owner, site
