@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/tracker
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run test lint format
+.PHONY: install run test lint format bench
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.12 or newer is needed: install it or pass PYTHON=..."; exit 1; }
@@ -34,3 +34,8 @@ lint: install
 format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# Tracking endpoint against pgbench on the same transaction (needs PostgreSQL, Redis, wrk,
+# pgbench on this machine; takes about 6 minutes). Results go to bench/results/.
+bench: install
+	$(BIN)/python bench/run.py $(ARGS)

@@ -1,0 +1,306 @@
+"""Benchmark the tracking endpoint against PostgreSQL's own limit for the same transaction.
+
+Starts the app under gunicorn with production settings on a database of its own
+(tracker_bench) and Redis, drives it with wrk from another process on 127.0.0.1, and in the
+same run has pgbench execute the identical SQL transaction (bench/transaction.sql) at the same
+concurrency. Each scenario runs RUNS times, interleaved with pgbench; medians are reported
+with the ratio endpoint / pgbench, and written to bench/results/.
+
+    make bench            # or: .venv/bin/python bench/run.py [--duration 15] [--runs 3]
+"""
+
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+DATABASE = "tracker_bench"
+WORKFLOWS = 1000
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Scenario:
+    name: str
+    batch: int
+    hot: bool
+    description: str
+
+
+SCENARIOS = [
+    Scenario("single", 1, False, "1 execution per request, 1,000 playbooks"),
+    Scenario("hot", 1, True, "1 execution per request, one hot playbook"),
+    Scenario("batch50", 50, False, "50 executions per request, 1,000 playbooks"),
+]
+
+
+@dataclass
+class Measure:
+    requests_per_s: float
+    executions_per_s: float
+    p50_ms: float
+    p99_ms: float
+    app_cpu_per_1000: float
+    pg_cpu_per_1000: float
+    errors: int
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=15, help="seconds per run")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="tracker-bench-"))
+    print(f"working files and the app's log in {work}")
+    env = app_environment(work)
+    recreate_database()
+    manage(env, "migrate", "--noinput", "-v0")
+    manage(env, "collectstatic", "--noinput", "-v0")
+    seed_env = {**env, "BENCH_WORKFLOWS": str(WORKFLOWS), "BENCH_IDS": str(work / "ids")}
+    seeded = manage(seed_env, "shell", "-v0", "-c", (BENCH / "seed.py").read_text())
+    site_key, owner, first_pk, last_pk = seeded.split("SEEDED")[1].split()
+    (work / "hot").write_text((work / "ids").read_text().splitlines()[0] + "\n")
+
+    port = free_port()
+    app = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "tracker.wsgi", "-w", str(args.workers),
+         "-b", f"127.0.0.1:{port}", "--timeout", "30", "--log-level", "warning"],
+        cwd=ROOT, env=env, stderr=open(work / "gunicorn.log", "w"),  # noqa: SIM115
+    )  # fmt: skip
+    try:
+        wait_for(f"http://127.0.0.1:{port}/healthz")
+        results: dict[str, dict[str, list]] = {s.name: {"app": [], "pg": []} for s in SCENARIOS}
+        for run in range(1, args.runs + 1):
+            for scenario in SCENARIOS:
+                print(f"run {run}/{args.runs} {scenario.name}: endpoint", flush=True)
+                ids = work / ("hot" if scenario.hot else "ids")
+                results[scenario.name]["app"].append(
+                    endpoint_run(port, app.pid, ids, site_key, scenario.batch, args)
+                )
+                print(f"run {run}/{args.runs} {scenario.name}: pgbench", flush=True)
+                pk_range = (int(first_pk), int(first_pk) if scenario.hot else int(last_pk))
+                results[scenario.name]["pg"].append(
+                    pgbench_run(work, pk_range, owner, scenario.batch, args)
+                )
+        exact = check_counts()
+    finally:
+        app.send_signal(signal.SIGTERM)
+        app.wait(timeout=30)
+    report(results, exact, args)
+
+
+def app_environment(work: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DEBUG": "0",
+        "SECRET_KEY": "benchmark-only-" + "b" * 50,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "DATABASE_URL": f"{PG_URL}/{DATABASE}",
+        "REDIS_URL": REDIS_URL,
+        "SECURE_SSL_REDIRECT": "0",
+        "STATIC_ROOT": str(work / "static"),
+        # Both limits are checked on every request, as in production, but never reached.
+        "TRACKING_RATELIMIT_IP": "100000000/m",
+        "TRACKING_RATELIMIT_SITE": "100000000/m",
+    }
+
+
+def recreate_database() -> None:
+    with psycopg.connect(f"{PG_URL}/postgres", autocommit=True) as connection:
+        connection.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+        connection.execute(f"CREATE DATABASE {DATABASE}")
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True,
+        capture_output=True, text=True,
+    ).stdout  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for(url: str) -> None:
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLOCK_TICKS
+
+
+def process_tree(root: int) -> list[int]:
+    children = subprocess.run(["pgrep", "-P", str(root)], capture_output=True, text=True).stdout
+    return [root, *map(int, children.split())]
+
+
+def postgres_pids() -> list[int]:
+    found = subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True).stdout
+    return [int(pid) for pid in found.split()]
+
+
+def endpoint_run(port: int, app_pid: int, ids: Path, key: str, batch: int, args) -> Measure:
+    app_pids, pg_pids = process_tree(app_pid), postgres_pids()
+    app_before, pg_before = cpu_seconds(app_pids), cpu_seconds(pg_pids)
+    output = subprocess.run(
+        ["wrk", "-t2", f"-c{args.clients}", f"-d{args.duration}s", "--latency", "--timeout", "10s",
+         "-s", str(BENCH / "track.lua"), f"http://127.0.0.1:{port}"],
+        env={**os.environ, "BENCH_IDS": str(ids), "BENCH_KEY": key, "BENCH_BATCH": str(batch)},
+        capture_output=True, text=True, check=True, timeout=args.duration + 60,
+    ).stdout  # fmt: skip
+    time.sleep(3)  # requests still queued in gunicorn finish before pgbench starts
+    app_cpu = cpu_seconds(app_pids) - app_before
+    pg_cpu = cpu_seconds(pg_pids) - pg_before
+    found = dict(re.findall(r"(\w+)=(\d+)", output.split("RESULT")[1]))
+    requests = int(found["requests"])
+    seconds = int(found["duration_us"]) / 1e6
+    executions = requests * batch
+    return Measure(
+        requests_per_s=requests / seconds,
+        executions_per_s=executions / seconds,
+        p50_ms=int(found["p50_us"]) / 1000,
+        p99_ms=int(found["p99_us"]) / 1000,
+        app_cpu_per_1000=1000 * app_cpu / executions,
+        pg_cpu_per_1000=1000 * pg_cpu / executions,
+        errors=int(found["errors"]) + int(found["status_errors"]),
+    )
+
+
+def pgbench_run(work: Path, pk_range: tuple[int, int], owner: str, batch: int, args) -> Measure:
+    """pgbench running transaction.sql; for a batch, `batch` executions in one transaction,
+    their playbooks in ascending order (random order would only measure deadlocks)."""
+    first, last = pk_range
+    step = max((last - first + 1) // batch, 1)
+    body = (BENCH / "transaction.sql").read_text()
+    inner = body.split("BEGIN;", 1)[1].rsplit("END;", 1)[0]
+    items = [
+        f"\\set wid {first + i * step} + random(0, {step - 1})\n{inner}"
+        if last > first
+        else f"\\set wid {first}\n{inner}"
+        for i in range(batch)
+    ]
+    script = work / f"pgbench-{batch}-{last - first}.sql"
+    script.write_text(f"\\set owner {owner}\nBEGIN;" + "".join(items) + "END;\n")
+    output = subprocess.run(
+        ["pgbench", "-n", "-c", str(args.clients), "-j", "2", "-T", str(args.duration),
+         "-f", str(script), f"{PG_URL}/{DATABASE}"],
+        capture_output=True, text=True, check=True, timeout=args.duration + 60,
+    ).stdout  # fmt: skip
+    tps = float(re.search(r"tps = ([\d.]+) \(without initial", output).group(1))
+    latency = float(re.search(r"latency average = ([\d.]+) ms", output).group(1))
+    failed = int(re.search(r"number of failed transactions: (\d+)", output).group(1))
+    executions = tps * batch
+    return Measure(
+        requests_per_s=tps,
+        executions_per_s=executions,
+        p50_ms=latency,  # pgbench reports the mean
+        p99_ms=float("nan"),
+        # pgbench's backends exit with it, taking their CPU counters along: not measured.
+        app_cpu_per_1000=float("nan"),
+        pg_cpu_per_1000=float("nan"),
+        errors=failed,
+    )
+
+
+def check_counts() -> dict[str, int]:
+    with psycopg.connect(f"{PG_URL}/{DATABASE}") as connection:
+        counters, rows, rolled_up = connection.execute(
+            "SELECT (SELECT sum(executions) FROM workflows_workflow),"
+            " (SELECT count(*) FROM analytics_execution),"
+            " (SELECT sum(executions) FROM analytics_hourlystat)"
+        ).fetchone()
+    return {"counters": int(counters), "rows": int(rows), "rolled_up": int(rolled_up)}
+
+
+def median(measures: list[Measure]) -> Measure:
+    return Measure(
+        **{
+            field: statistics.median(getattr(m, field) for m in measures)
+            for field in Measure.__dataclass_fields__
+        }
+    )
+
+
+def report(results: dict, exact: dict, args) -> None:
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    single = median(results["single"]["app"]).executions_per_s
+    lines = [
+        f"# Tracking benchmark, commit {commit}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"{os.cpu_count()} cores; gunicorn {args.workers} sync workers; {args.clients} clients;"
+        f" medians of {args.runs} interleaved {args.duration} s runs; wrk and pgbench on"
+        " 127.0.0.1. Rate limits (IP and site key, Redis) checked on every request.",
+        "",
+        "| scenario | endpoint req/s | executions/s | p50 ms | p99 ms | app CPU s/1k | PG CPU s/1k"
+        " | pgbench tx/s | pgbench executions/s | endpoint / pgbench | errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for scenario in SCENARIOS:
+        app, pg = median(results[scenario.name]["app"]), median(results[scenario.name]["pg"])
+        ratio = app.executions_per_s / pg.executions_per_s
+        lines.append(
+            f"| {scenario.name}: {scenario.description} | {app.requests_per_s:,.0f} |"
+            f" {app.executions_per_s:,.0f} | {app.p50_ms:.1f} | {app.p99_ms:.1f} |"
+            f" {app.app_cpu_per_1000:.2f} | {app.pg_cpu_per_1000:.2f} | {pg.requests_per_s:,.0f} |"
+            f" {pg.executions_per_s:,.0f} | {ratio:.0%} | {app.errors + pg.errors:.0f} |"
+        )
+    batch = median(results["batch50"]["app"]).executions_per_s
+    lines += [
+        "",
+        f"Batched executions/s over single-execution posts: {batch / single:.1f}×.",
+        f"After the run: counters {exact['counters']:,}, execution rows {exact['rows']:,},"
+        f" hourly rollup {exact['rolled_up']:,}"
+        + (" (equal)." if len(set(exact.values())) == 1 else " (NOT EQUAL)."),
+    ]
+    text = "\n".join(lines) + "\n"
+    print("\n" + text)
+    out = BENCH / "results"
+    out.mkdir(exist_ok=True)
+    stamp = f"{datetime.now(UTC):%Y%m%d-%H%M}-{commit}"
+    (out / f"{stamp}.md").write_text(text)
+    (out / "latest.md").write_text(text)
+    raw = {name: {side: [asdict(m) for m in runs] for side, runs in r.items()}
+           for name, r in results.items()}  # fmt: skip
+    (out / f"{stamp}.json").write_text(json.dumps({"commit": commit, "runs": raw, **exact}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,20 @@
+"""Seed the benchmark database (run through `manage.py shell`): one user, one site, and
+BENCH_WORKFLOWS playbooks whose public ids go to the file BENCH_IDS for wrk."""
+
+import os
+
+from django.contrib.auth import get_user_model
+
+from workflows.models import Site, Workflow
+
+user = get_user_model().objects.create_user("bench")
+site = Site.objects.create(owner=user, name="Bench")
+Workflow.objects.bulk_create(
+    Workflow(owner=user, site=site, name=f"Playbook {n}")
+    for n in range(int(os.environ["BENCH_WORKFLOWS"]))
+)
+workflows = Workflow.objects.order_by("pk")
+with open(os.environ["BENCH_IDS"], "w") as ids:
+    ids.writelines(f"{public_id}\n" for public_id in workflows.values_list("public_id", flat=True))
+pks = list(workflows.values_list("pk", flat=True))
+print("SEEDED", site.site_key, user.pk, pks[0], pks[-1])

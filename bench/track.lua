@@ -1,0 +1,37 @@
+-- wrk: POST executions to the tracking endpoint, as the site script does (text/plain, key in body).
+-- Reads BENCH_IDS (one workflow id per line), BENCH_KEY, BENCH_BATCH (executions per request).
+local ids = {}
+for line in io.lines(os.getenv("BENCH_IDS")) do ids[#ids + 1] = line end
+local key = os.getenv("BENCH_KEY")
+local batch = tonumber(os.getenv("BENCH_BATCH") or "1")
+local counter = 0
+
+local function record()
+  local id = ids[math.random(#ids)]
+  return '{"workflowId":"' .. id .. '","status":"success","executionTimeMs":250,'
+    .. '"pageUrl":"https://example.com/pricing","sessionId":"s","deviceType":"desktop",'
+    .. '"triggerName":"UTM Parameters","actions":['
+    .. '{"name":"Replace Text","selector":".a","executionTimeMs":4},'
+    .. '{"name":"Add Class","selector":".b","executionTimeMs":2},'
+    .. '{"name":"Hide","selector":".c","executionTimeMs":1}]}'
+end
+
+request = function()
+  counter = counter + 1
+  local body
+  if batch == 1 then
+    body = record():sub(1, -2) .. ',"siteKey":"' .. key .. '"}'
+  else
+    local items = {}
+    for i = 1, batch do items[i] = record() end
+    body = '{"siteKey":"' .. key .. '","executions":[' .. table.concat(items, ",") .. ']}'
+  end
+  return wrk.format("POST", "/api/track-execution", {["Content-Type"] = "text/plain"}, body)
+end
+
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT requests=%d duration_us=%d errors=%d p50_us=%d p99_us=%d status_errors=%d\n",
+    summary.requests, summary.duration,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50), latency:percentile(99), summary.errors.status))
+end
