@@ -26,7 +26,7 @@ from analytics.serializers import (
     TrackExecutionResponseSerializer,
     TrackExecutionSerializer,
 )
-from analytics.services import WorkflowNotFound, record_execution
+from analytics.services import WorkflowNotFound, record_execution, record_executions
 from workflows.cors import allow_origin, preflight_response, request_origin
 from workflows.models import Site, Workflow, mask_site_key
 
@@ -51,7 +51,8 @@ FIELD_OF_ERROR = {
 
 
 class TrackExecutionView(APIView):
-    """Record playbook executions sent by the site script (one, or a batch of up to 100)."""
+    """Record playbook executions sent by the site script: one, or a batch of up to 100
+    validated one by one and recorded together."""
 
     authentication_classes = [SiteKeyAuthentication, TokenAuthentication, SessionAuthentication]
     parser_classes = [TrackingJSONParser, PlainTextJSONParser]
@@ -124,7 +125,26 @@ class TrackExecutionView(APIView):
     def _post_batch(self, request: Request, payload: dict[str, Any]) -> Response:
         envelope = TrackExecutionBatchSerializer(data=payload)
         envelope.is_valid(raise_exception=True)
-        results = [_track_item(request, item) for item in envelope.validated_data["executions"]]
+        results: list[dict[str, Any] | None] = []
+        valid: list[tuple[int, dict[str, Any]]] = []
+        for index, item in enumerate(envelope.validated_data["executions"]):
+            serializer = TrackExecutionSerializer(data=item)
+            if serializer.is_valid():
+                valid.append((index, serializer.validated_data))
+                results.append(None)
+            else:
+                _log_rejection(request, 400, serializer.errors)
+                results.append({"success": False, "status": 400, "errors": serializer.errors})
+        recorded = record_executions(
+            owner=request.user, site=_site_of(request), items=[item for _, item in valid]
+        )
+        for (index, _), outcome in zip(valid, recorded, strict=True):
+            if outcome is None:
+                errors = {"workflowId": [WORKFLOW_NOT_FOUND]}
+                _log_rejection(request, 404, errors)
+                results[index] = {"success": False, "status": 404, "errors": errors}
+            else:
+                results[index] = {"status": 201 if outcome.created else 200, **_tracked(outcome)}
         return Response(
             {
                 "success": all(result["success"] for result in results),
@@ -156,22 +176,6 @@ def _tracked(recorded) -> dict[str, Any]:
         "executionId": recorded.execution_id,
         "message": TRACKED if recorded.created else ALREADY_TRACKED,
     }
-
-
-def _track_item(request: Request, item: dict[str, Any]) -> dict[str, Any]:
-    serializer = TrackExecutionSerializer(data=item)
-    if not serializer.is_valid():
-        _log_rejection(request, 400, serializer.errors)
-        return {"success": False, "status": 400, "errors": serializer.errors}
-    try:
-        recorded = record_execution(
-            owner=request.user, site=_site_of(request), **serializer.validated_data
-        )
-    except WorkflowNotFound:
-        errors = {"workflowId": [WORKFLOW_NOT_FOUND]}
-        _log_rejection(request, 404, errors)
-        return {"success": False, "status": 404, "errors": errors}
-    return {"status": 201 if recorded.created else 200, **_tracked(recorded)}
 
 
 def tracking_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

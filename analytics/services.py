@@ -1,6 +1,6 @@
 """The write path: recording one playbook execution."""
 
-import uuid
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,79 +25,109 @@ class RecordedExecution:
     created: bool
 
 
-def record_execution(
-    *,
-    owner,
-    site: Site | None,
-    workflow_id: uuid.UUID,
-    status: str,
-    execution_time_ms: int,
-    page_url: str = "",
-    session_id: str = "",
-    device_type: str = "",
-    trigger_name: str = "",
-    client_user_id: str = "",
-    client_execution_id: str | None = None,
-    started_at: datetime | None = None,
-    actions: Sequence[Mapping[str, Any]] = (),
-) -> RecordedExecution:
-    """Count one execution of `owner`'s workflow: counter, last run, the row and its events.
+def record_execution(*, owner, site: Site | None, **fields: Any) -> RecordedExecution:
+    """Count one execution of `owner`'s workflow (see `record_executions`)."""
+    (recorded,) = record_executions(owner=owner, site=site, items=[fields])
+    if recorded is None:
+        raise WorkflowNotFound(fields["workflow_id"])
+    return recorded
 
-    With a `client_execution_id` already recorded for this owner nothing changes and the
-    first recording is returned (`created=False`), also when both arrive at once.
+
+def record_executions(
+    *, owner, site: Site | None, items: Sequence[Mapping[str, Any]]
+) -> list[RecordedExecution | None]:
+    """Record executions of `owner`'s workflows: rows, events, counters, last run, rollup.
+
+    Each item holds `workflow_id`, `status`, `execution_time_ms` and optionally `page_url`,
+    `session_id`, `device_type`, `trigger_name`, `client_user_id`, `client_execution_id`,
+    `started_at` and `actions`. Answers per item, in order: the recording, or None when the
+    workflow is not the owner's (or not on `site`). All go in one transaction with one
+    statement per table and one counter update per workflow. An item whose
+    `client_execution_id` this owner already recorded changes nothing and answers the first
+    recording (`created=False`), also when both arrive at once.
     """
-    workflows = Workflow.objects.for_user(owner).filter(public_id=workflow_id)
+    workflows = Workflow.objects.for_user(owner).filter(
+        public_id__in={item["workflow_id"] for item in items}
+    )
     if site is not None:
         workflows = workflows.filter(site=site)
-    workflow_pk = workflows.values_list("pk", flat=True).first()
-    if workflow_pk is None:
-        raise WorkflowNotFound(workflow_id)
-
+    pk_of = dict(workflows.values_list("public_id", "pk"))
     now = timezone.now()
-    # A queued execution is dated when it ran; a clock slightly ahead is brought back to now.
-    executed_at = min(started_at, now) if started_at else now
+    known = [(index, item) for index, item in enumerate(items) if item["workflow_id"] in pk_of]
+    results: list[RecordedExecution | None] = [None] * len(items)
     try:
-        with transaction.atomic():
-            # The row goes first: a concurrent duplicate waits on the unique index here and
-            # fails before touching the counter.
-            execution = Execution.objects.create(
-                workflow_id=workflow_pk,
-                owner=owner,
-                status=status,
-                execution_time_ms=execution_time_ms,
-                page_url=page_url,
-                session_id=session_id,
-                device_type=device_type,
-                trigger_name=trigger_name,
-                client_user_id=client_user_id,
-                client_execution_id=client_execution_id,
-                executed_at=executed_at,
-                received_at=now,
-            )
-            Workflow.objects.filter(pk=workflow_pk).update(
-                executions=F("executions") + 1,
-                # A late delivery never moves last_run backwards.
-                last_run=Greatest(Coalesce("last_run", Value(executed_at)), Value(executed_at)),
-            )
-            AnalyticsEvent.objects.bulk_create(
-                _event(action, execution=execution, workflow_pk=workflow_pk) for action in actions
-            )
-            _count_in_hourly_stats(execution)
+        written = _write(owner, [(pk_of[item["workflow_id"]], item) for _, item in known], now)
     except IntegrityError:
-        if client_execution_id is None:
-            raise
-        first = Execution.objects.filter(owner=owner, client_execution_id=client_execution_id)
-        first_public_id = first.values_list("public_id", flat=True).first()
+        # An execution id was recorded before, or twice in this batch: one at a time.
+        written = [_write_once(owner, pk_of[item["workflow_id"]], item, now) for _, item in known]
+    for (index, _), recorded in zip(known, written, strict=True):
+        results[index] = recorded
+    return results
+
+
+def _write_once(owner, workflow_pk: int, item: Mapping[str, Any], now) -> RecordedExecution:
+    try:
+        return _write(owner, [(workflow_pk, item)], now)[0]
+    except IntegrityError:
+        client_id = item.get("client_execution_id")
+        first = Execution.objects.filter(owner=owner, client_execution_id=client_id)
+        first_public_id = first.values_list("public_id", flat=True).first() if client_id else None
         if first_public_id is None:
             raise
         return RecordedExecution(execution_id=f"exec-{first_public_id.hex}", created=False)
-    return RecordedExecution(execution_id=execution.execution_id, created=True)
 
 
-def _event(action: Mapping[str, Any], *, execution: Execution, workflow_pk: int) -> AnalyticsEvent:
+def _write(owner, rows: list[tuple[int, Mapping[str, Any]]], now) -> list[RecordedExecution]:
+    executions = [_execution(owner, workflow_pk, item, now) for workflow_pk, item in rows]
+    if not executions:
+        return []
+    runs: dict[int, list[datetime]] = defaultdict(list)
+    for execution in executions:
+        runs[execution.workflow_id].append(execution.executed_at)
+    with transaction.atomic():
+        # Rows first: a concurrent duplicate execution id waits on the unique index here and
+        # fails before any counter moves.
+        Execution.objects.bulk_create(executions)
+        AnalyticsEvent.objects.bulk_create(
+            _event(action, execution=execution)
+            for execution, (_, item) in zip(executions, rows, strict=True)
+            for action in item.get("actions", ())
+        )
+        # In primary key order, so that two batches never wait for each other's rows.
+        for workflow_pk, moments in sorted(runs.items()):
+            latest = max(moments)
+            Workflow.objects.filter(pk=workflow_pk).update(
+                executions=F("executions") + len(moments),
+                # A late delivery never moves last_run backwards.
+                last_run=Greatest(Coalesce("last_run", Value(latest)), Value(latest)),
+            )
+        _count_in_hourly_stats(executions)
+    return [RecordedExecution(execution.execution_id, created=True) for execution in executions]
+
+
+def _execution(owner, workflow_pk: int, item: Mapping[str, Any], now) -> Execution:
+    started_at = item.get("started_at")
+    return Execution(
+        workflow_id=workflow_pk,
+        owner=owner,
+        status=item["status"],
+        execution_time_ms=item["execution_time_ms"],
+        page_url=item.get("page_url", ""),
+        session_id=item.get("session_id", ""),
+        device_type=item.get("device_type", ""),
+        trigger_name=item.get("trigger_name", ""),
+        client_user_id=item.get("client_user_id", ""),
+        client_execution_id=item.get("client_execution_id"),
+        # A queued execution is dated when it ran; a clock slightly ahead is brought back.
+        executed_at=min(started_at, now) if started_at else now,
+        received_at=now,
+    )
+
+
+def _event(action: Mapping[str, Any], *, execution: Execution) -> AnalyticsEvent:
     error = action.get("error") or ""
     return AnalyticsEvent(
-        workflow_id=workflow_pk,
+        workflow_id=execution.workflow_id,
         execution=execution,
         event_type=(
             AnalyticsEvent.EventType.ACTION_FAILED
@@ -117,12 +147,14 @@ def _event(action: Mapping[str, Any], *, execution: Execution, workflow_pk: int)
 
 
 HOURLY_TABLE = HourlyStat._meta.db_table
+HOURLY_COLUMNS = (
+    "workflow_id, owner_id, hour, executions, errors, timeouts, desktop, mobile, tablet,"
+    " total_time_ms"
+)
 HOURLY_UPSERT = f"""
-    INSERT INTO {HOURLY_TABLE} (workflow_id, owner_id, hour, executions, errors, timeouts,
-                         desktop, mobile, tablet, total_time_ms)
-    VALUES (%s, %s, %s, 1, %s, %s, %s, %s, %s, %s)
+    INSERT INTO {HOURLY_TABLE} ({HOURLY_COLUMNS}) VALUES {{rows}}
     ON CONFLICT (workflow_id, hour) DO UPDATE SET
-        executions = {HOURLY_TABLE}.executions + 1,
+        executions = {HOURLY_TABLE}.executions + excluded.executions,
         errors = {HOURLY_TABLE}.errors + excluded.errors,
         timeouts = {HOURLY_TABLE}.timeouts + excluded.timeouts,
         desktop = {HOURLY_TABLE}.desktop + excluded.desktop,
@@ -132,22 +164,29 @@ HOURLY_UPSERT = f"""
 """
 
 
-def _count_in_hourly_stats(execution: Execution) -> None:
-    # An increment on conflict: the ORM's upsert can only overwrite values.
-    hour = execution.executed_at.replace(minute=0, second=0, microsecond=0)
-    device = execution.device_type
-    with connection.cursor() as cursor:
-        cursor.execute(
-            HOURLY_UPSERT,
-            [
-                execution.workflow_id,
-                execution.owner_id,
-                connection.ops.adapt_datetimefield_value(hour),
-                int(execution.status == Execution.Status.ERROR),
-                int(execution.status == Execution.Status.TIMEOUT),
-                int(device == "desktop"),
-                int(device == "mobile"),
-                int(device == "tablet"),
+def _count_in_hourly_stats(executions: list[Execution]) -> None:
+    """One upsert for all the executions' hours. An increment on conflict: the ORM's upsert
+    can only overwrite values."""
+    sums: dict[tuple[int, datetime], list[int]] = defaultdict(lambda: [0] * 7)
+    for execution in executions:
+        hour = execution.executed_at.replace(minute=0, second=0, microsecond=0)
+        row = sums[(execution.workflow_id, hour)]
+        for position, value in enumerate(
+            (
+                1,
+                execution.status == Execution.Status.ERROR,
+                execution.status == Execution.Status.TIMEOUT,
+                execution.device_type == "desktop",
+                execution.device_type == "mobile",
+                execution.device_type == "tablet",
                 execution.execution_time_ms,
-            ],
-        )
+            )
+        ):
+            row[position] += int(value)
+    owner_id = executions[0].owner_id
+    params: list[Any] = []
+    for (workflow_pk, hour), row in sorted(sums.items()):
+        params += [workflow_pk, owner_id, connection.ops.adapt_datetimefield_value(hour), *row]
+    placeholders = ", ".join(["(" + ", ".join(["%s"] * 10) + ")"] * len(sums))
+    with connection.cursor() as cursor:
+        cursor.execute(HOURLY_UPSERT.format(rows=placeholders), params)

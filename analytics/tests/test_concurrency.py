@@ -85,3 +85,19 @@ def test_concurrent_batches_to_one_hot_workflow_count_exactly(alice_workflow):
 
     alice_workflow.refresh_from_db()
     assert recorded == alice_workflow.executions == Execution.objects.count() == 800
+
+
+def test_the_same_batch_sent_twice_at_once_counts_each_execution_once(alice_workflow):
+    batch = {
+        "executions": [execution_body(alice_workflow, executionId=f"b-{n}") for n in range(20)]
+    }
+
+    def post_batch(index: int) -> dict:
+        return post_execution(Client(), batch, site=alice_workflow.site).json()
+
+    answers = run_together(4, post_batch)
+
+    assert sum(answer["recorded"] for answer in answers) == 20
+    assert sum(answer["duplicates"] for answer in answers) == 60
+    alice_workflow.refresh_from_db()
+    assert alice_workflow.executions == Execution.objects.count() == 20

@@ -71,3 +71,49 @@ def test_a_batch_of_more_than_100_is_refused_whole(client, alice_workflow):
     assert response.status_code == 400
     assert "executions" in response.json()["errors"]
     assert not Execution.objects.exists()
+
+
+def test_the_same_execution_id_twice_in_one_batch_counts_once(client, alice_workflow):
+    batch = [execution_body(alice_workflow, executionId="twice")] * 2 + [
+        execution_body(alice_workflow, executionId="once")
+    ]
+
+    response = post_execution(client, {"executions": batch}, site=alice_workflow.site)
+
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == [201, 200, 201]
+    assert results[0]["executionId"] == results[1]["executionId"]
+    alice_workflow.refresh_from_db()
+    assert alice_workflow.executions == Execution.objects.count() == 2
+
+
+def test_a_batch_counts_each_playbook_and_its_rollup_exactly(client, alice, alice_workflow):
+    from django.db.models import Sum
+
+    from analytics.models import HourlyStat
+    from workflows.models import Workflow
+
+    other = Workflow.objects.create(owner=alice, site=alice_workflow.site, name="Other")
+    batch = [execution_body(alice_workflow)] * 3 + [execution_body(other, status="error")] * 2
+
+    post_execution(client, {"executions": batch}, site=alice_workflow.site)
+
+    alice_workflow.refresh_from_db()
+    other.refresh_from_db()
+    assert (alice_workflow.executions, other.executions) == (3, 2)
+    stats = HourlyStat.objects.values("workflow").annotate(n=Sum("executions"), e=Sum("errors"))
+    assert {row["workflow"]: (row["n"], row["e"]) for row in stats} == {
+        alice_workflow.pk: (3, 0),
+        other.pk: (2, 2),
+    }
+
+
+def test_a_batch_of_50_is_written_with_a_handful_of_queries(
+    client, alice_workflow, django_assert_max_num_queries
+):
+    batch = [execution_body(alice_workflow) for _ in range(50)]
+
+    with django_assert_max_num_queries(10):
+        response = post_execution(client, {"executions": batch}, site=alice_workflow.site)
+
+    assert response.json()["recorded"] == 50
