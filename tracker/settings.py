@@ -270,6 +270,10 @@ SECURE_CSP = {
     "object-src": [CSP.NONE],
 }
 
+# How long single executions are kept by `manage.py prune_executions` (counters and the
+# hourly rollup are kept for ever).
+EXECUTION_RETENTION_DAYS = env_int("EXECUTION_RETENTION_DAYS", 90)
+
 # Failed logins per client IP (django-ratelimit rate); the next attempt answers 429.
 LOGIN_RATELIMIT = env_str("LOGIN_RATELIMIT", "10/m")
 
