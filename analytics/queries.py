@@ -42,6 +42,9 @@ class Totals:
     errors: int = 0
     timeouts: int = 0
     total_time_ms: int = 0
+    desktop: int = 0
+    mobile: int = 0
+    tablet: int = 0
 
     @property
     def successes(self) -> int:
@@ -95,7 +98,7 @@ class ActionRow:
         return timing_of(self.times)
 
 
-TOTAL_FIELDS = ("executions", "errors", "timeouts", "total_time_ms")
+TOTAL_FIELDS = ("executions", "errors", "timeouts", "total_time_ms", "desktop", "mobile", "tablet")
 
 
 def stats_for_user(user) -> QuerySet[HourlyStat]:
@@ -152,13 +155,15 @@ def executions_by_day(stats: QuerySet[HourlyStat], period: Period, tz: ZoneInfo)
     ]
 
 
-def device_breakdown(stats: QuerySet[HourlyStat], period: Period) -> list[tuple[str, int]]:
-    sums = in_period(stats, period).aggregate(
-        desktop=Sum("desktop"), mobile=Sum("mobile"), tablet=Sum("tablet"), all=Sum("executions")
-    )
-    known = [(name.capitalize(), sums[name] or 0) for name in ("desktop", "mobile", "tablet")]
-    unknown = (sums["all"] or 0) - sum(count for _, count in known)
+def device_breakdown(totals: Totals) -> list[tuple[str, int]]:
+    known = [("Desktop", totals.desktop), ("Mobile", totals.mobile), ("Tablet", totals.tablet)]
+    unknown = totals.executions - sum(count for _, count in known)
     return known + ([("Unknown", unknown)] if unknown else [])
+
+
+def combined(rows: list["PlaybookRow"]) -> Totals:
+    """The totals of several playbooks, added up without another query."""
+    return Totals(**{name: sum(getattr(row.totals, name) for row in rows) for name in TOTAL_FIELDS})
 
 
 def playbook_rows(

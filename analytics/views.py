@@ -144,6 +144,7 @@ def playbook_detail(request: HttpRequest, public_id) -> HttpResponse:
     range_form = RangeForm.for_request(request.GET, default="30d")
     period = range_form.period(tz)
     stats = queries.stats_for_user(request.user).filter(workflow=workflow)
+    totals = queries.totals(stats, period)
     history_form = HistoryFilterForm(request.GET)
     history = queries.filter_executions(
         Execution.objects.filter(workflow=workflow), history_form.filters(tz)
@@ -152,9 +153,9 @@ def playbook_detail(request: HttpRequest, public_id) -> HttpResponse:
         "workflow": workflow,
         "range_form": range_form,
         "period": period,
-        "totals": queries.totals(stats, period),
+        "totals": totals,
         "chart": daily_chart(queries.executions_by_day(stats, period, tz)),
-        "devices": shares(queries.device_breakdown(stats, period)),
+        "devices": shares(queries.device_breakdown(totals)),
         "triggers": shares(queries.trigger_breakdown(workflow)),
         "timing": queries.recent_timing(Execution.objects.filter(workflow=workflow)),
         "actions": queries.action_performance(workflow),
@@ -183,17 +184,17 @@ def explore(request: HttpRequest) -> HttpResponse:
         executions.select_related("workflow"), history_form.filters(tz)
     )
     rows = queries.playbook_rows(workflows, stats, period)
+    # One pass over the period's rollup: the page's totals are the playbooks' added up.
+    totals = queries.combined(rows)
     in_period = executions.filter(executed_at__gte=period.start, executed_at__lt=period.end)
     context = {
         "range_form": range_form,
         "period": period,
-        "totals": queries.totals(stats, period),
-        "change": queries.compare(
-            queries.totals(stats, period), queries.totals(stats, period.previous)
-        ),
+        "totals": totals,
+        "change": queries.compare(totals, queries.totals(stats, period.previous)),
         "timing": queries.recent_timing(in_period),
         "chart": daily_chart(queries.executions_by_day(stats, period, tz)),
-        "devices": shares(queries.device_breakdown(stats, period)),
+        "devices": shares(queries.device_breakdown(totals)),
         "top": queries.ranked_playbooks(rows),
         "worst": queries.ranked_playbooks(rows, worst=True),
         "history_form": history_form,

@@ -1,0 +1,204 @@
+"""Dashboard server time with one user owning 200 playbooks and 1,000,000 then 10,000,000
+executions (one action event each), spread over 90 days.
+
+Seeds a database of its own (tracker_dashboards) with SQL, keeps the counters and the hourly
+rollup exactly as the write path would, then renders each dashboard page in-process with
+production settings and reports p50/p95 over 30 requests per page at each size.
+
+    make bench-dashboards      # or: .venv/bin/python bench/dashboards.py [--sizes 1000000 10000000]
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
+DATABASE = "tracker_dashboards"
+PLAYBOOKS = 200
+REQUESTS = 30
+
+ADD_EXECUTIONS = """
+INSERT INTO analytics_execution (public_id, workflow_id, owner_id, status, execution_time_ms,
+    page_url, session_id, device_type, trigger_name, client_user_id, client_execution_id,
+    executed_at, received_at)
+SELECT gen_random_uuid(), %(first)s::bigint + (g %% %(playbooks)s), %(owner)s::bigint,
+    CASE WHEN g %% 20 = 0 THEN 'error' WHEN g %% 97 = 0 THEN 'timeout' ELSE 'success' END,
+    20 + (g * 7919) %% 400, 'https://example.com/pricing', '',
+    (ARRAY['desktop', 'mobile', 'tablet'])[1 + g %% 3], 'UTM Parameters', '', NULL,
+    now() - (random() * interval '90 days'), now()
+FROM generate_series(%(start)s::bigint, %(stop)s::bigint) AS g
+"""
+ADD_EVENTS = """
+INSERT INTO analytics_analyticsevent (workflow_id, execution_id, event_type, element_selector,
+    page_url, event_data, created_at)
+SELECT workflow_id, id, 'action_executed', '.hero-title', page_url,
+    jsonb_build_object('name', 'Replace Text', 'executionTimeMs', execution_time_ms / 4,
+                       'error', ''), executed_at
+FROM analytics_execution WHERE id > %(after)s
+"""
+# The rollup and counters as record_executions keeps them, rebuilt from the rows.
+REBUILD = [
+    "TRUNCATE analytics_hourlystat",
+    """INSERT INTO analytics_hourlystat (workflow_id, owner_id, hour, executions, errors,
+        timeouts, desktop, mobile, tablet, total_time_ms)
+       SELECT workflow_id, owner_id, date_trunc('hour', executed_at), count(*),
+           count(*) FILTER (WHERE status = 'error'), count(*) FILTER (WHERE status = 'timeout'),
+           count(*) FILTER (WHERE device_type = 'desktop'),
+           count(*) FILTER (WHERE device_type = 'mobile'),
+           count(*) FILTER (WHERE device_type = 'tablet'), sum(execution_time_ms)
+       FROM analytics_execution GROUP BY 1, 2, 3""",
+    """UPDATE workflows_workflow w SET executions = s.n, last_run = s.latest
+       FROM (SELECT workflow_id, count(*) AS n, max(executed_at) AS latest
+             FROM analytics_execution GROUP BY 1) s WHERE s.workflow_id = w.id""",
+    "ANALYZE",
+]
+
+MEASURE = """
+import html, re, statistics, time
+from django.test import Client
+from django.contrib.auth import get_user_model
+from workflows.models import Workflow
+client = Client()
+client.force_login(get_user_model().objects.get(username="bench"))
+busiest = Workflow.objects.order_by("-executions").first()
+pages = {
+    "overview": "/",
+    "playbooks": "/playbooks/",
+    "playbook detail": f"/playbooks/{busiest.public_id}/",
+    "analytics 7 d": "/analytics/?range=7d",
+    "analytics 30 d": "/analytics/?range=30d",
+    "overview poll, nothing new": None,
+}
+overview = client.get("/").content.decode()
+poll = html.unescape(re.search(r'id="live" hx-get="([^"]+)"', overview).group(1))
+pages["overview poll, nothing new"] = poll
+for name, url in pages.items():
+    extra = {"HTTP_HX_REQUEST": "true"} if "poll" in name else {}
+    for _ in range(3):
+        client.get(url, **extra)
+    times = []
+    for _ in range(REQUESTS):
+        started = time.perf_counter()
+        response = client.get(url, **extra)
+        times.append(1000 * (time.perf_counter() - started))
+        assert response.status_code in (200, 204), (url, response.status_code)
+    times.sort()
+    p95 = times[max(0, round(0.95 * len(times)) - 1)]
+    print(f"PAGE|{name}|{statistics.median(times):.1f}|{p95:.1f}")
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument(
+        "--measure-only", action="store_true", help="measure the database seeded by a last run"
+    )
+    args = parser.parse_args()
+    env = {
+        **os.environ,
+        "DEBUG": "0",
+        "SECRET_KEY": "benchmark-only-" + "d" * 50,
+        "ALLOWED_HOSTS": "testserver",
+        "DATABASE_URL": f"{PG_URL}/{DATABASE}",
+        "SECURE_SSL_REDIRECT": "0",
+        "DB_STATEMENT_TIMEOUT_MS": "0",
+        "STATIC_ROOT": tempfile.mkdtemp(prefix="tracker-dashboards-static-"),
+    }
+    manage(env, "collectstatic", "--noinput", "-v0")
+    if args.measure_only:
+        with psycopg.connect(f"{PG_URL}/{DATABASE}") as connection:
+            size = connection.execute("SELECT count(*) FROM analytics_execution").fetchone()[0]
+        report(measure(env, size))
+        return
+    with psycopg.connect(f"{PG_URL}/postgres", autocommit=True) as connection:
+        connection.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+        connection.execute(f"CREATE DATABASE {DATABASE}")
+    manage(env, "migrate", "--noinput", "-v0")
+    seed_env = {**env, "BENCH_WORKFLOWS": str(PLAYBOOKS), "BENCH_IDS": os.devnull}
+    seeded = manage(seed_env, "shell", "-v0", "-c", (ROOT / "bench" / "seed.py").read_text())
+    _, owner, first, _ = seeded.split("SEEDED")[1].split()
+    lines = []
+    done = 0
+    for size in sorted(args.sizes):
+        started = time.monotonic()
+        with psycopg.connect(f"{PG_URL}/{DATABASE}", autocommit=True) as connection:
+            connection.execute("SET statement_timeout = 0")
+            after = connection.execute("SELECT coalesce(max(id), 0) FROM analytics_execution")
+            after = after.fetchone()[0]
+            params = {"first": int(first), "owner": int(owner), "playbooks": PLAYBOOKS}
+            connection.execute(ADD_EXECUTIONS, {**params, "start": done + 1, "stop": size})
+            connection.execute(ADD_EVENTS, {"after": after})
+            for statement in REBUILD:
+                connection.execute(statement)
+            counters, rolled_up = connection.execute(
+                "SELECT (SELECT sum(executions) FROM workflows_workflow),"
+                " (SELECT sum(executions) FROM analytics_hourlystat)"
+            ).fetchone()
+        done = size
+        print(f"seeded {size:,} executions in {time.monotonic() - started:.0f} s", flush=True)
+        lines += measure(env, size)
+        assert counters == rolled_up == size, (counters, rolled_up, size)
+    report(lines)
+
+
+def measure(env: dict[str, str], size: int) -> list[tuple[int, str, float, float]]:
+    output = manage(env, "shell", "-v0", "-c", MEASURE.replace("REQUESTS", str(REQUESTS)))
+    return [(size, *_page(line)) for line in output.splitlines() if line.startswith("PAGE|")]
+
+
+def _page(line: str) -> tuple[str, float, float]:
+    _, name, p50, p95 = line.split("|")
+    return name, float(p50), float(p95)
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    if result.returncode:
+        sys.exit(f"manage.py {args[0]} failed:\n{result.stderr}")
+    return result.stdout
+
+
+def report(lines: list[tuple[int, str, float, float]]) -> None:
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    sizes = sorted({size for size, *_ in lines})
+    text = [
+        f"# Dashboard benchmark, commit {commit}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"One user, {PLAYBOOKS} playbooks, executions over 90 days with one action event each;"
+        f" server time of each page rendered in-process (middleware, queries, templates), p50 and"
+        f" p95 of {REQUESTS} requests after 3 warm-ups. Target: p95 under 100 ms at every size.",
+        "",
+        "| page | " + " | ".join(f"{size:,}: p50 / p95 ms" for size in sizes) + " |",
+        "| --- | " + " | ".join("---:" for _ in sizes) + " |",
+    ]
+    for name in dict.fromkeys(name for _, name, *_ in lines):
+        cells = [
+            f"{p50:.1f} / {p95:.1f}" for size in sizes for s, n, p50, p95 in lines
+            if s == size and n == name
+        ]  # fmt: skip
+        text.append(f"| {name} | " + " | ".join(cells) + " |")
+    worst = max(p95 for *_, p95 in lines)
+    text += ["", f"Slowest p95: {worst:.1f} ms. Counters = rollup = executions at each size."]
+    output = "\n".join(text) + "\n"
+    print("\n" + output)
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / f"dashboards-{datetime.now(UTC):%Y%m%d-%H%M}-{commit}.md").write_text(output)
+    (out / "dashboards-latest.md").write_text(output)
+
+
+if __name__ == "__main__":
+    main()
