@@ -166,13 +166,19 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 def process_tree(root: int) -> list[int]:
-    children = subprocess.run(["pgrep", "-P", str(root)], capture_output=True, text=True).stdout
+    children = Path(f"/proc/{root}/task/{root}/children").read_text()
     return [root, *map(int, children.split())]
 
 
 def postgres_pids() -> list[int]:
-    found = subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True).stdout
-    return [int(pid) for pid in found.split()]
+    pids = []
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() == "postgres":
+                pids.append(int(comm.parent.name))
+        except OSError:
+            pass  # the process ended while we looked
+    return pids
 
 
 def endpoint_run(port: int, app_pid: int, ids: Path, key: str, batch: int, args) -> Measure:

@@ -198,10 +198,10 @@ class App:
         return counter, rows
 
     def worker_pids(self) -> list[int]:
-        found = subprocess.run(
-            ["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True
-        ).stdout
-        return [int(pid) for pid in found.split()]
+        pid = self.process.pid
+        return [
+            int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        ]
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
