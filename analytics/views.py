@@ -72,21 +72,20 @@ def overview(request: HttpRequest) -> HttpResponse:
     month = RangeForm({"range": "30d"}).period(tz)
     executions = queries.executions_for_user(request.user)
     rows = queries.playbook_rows(workflows, stats, period)
+    # One pass over the month's rollup for the counts, the month's totals and the chart.
+    hours = queries.hourly(stats, month.start)
     context = {
         "range_form": range_form,
         "period": period,
-        "counts": queries.counts_since(
-            stats,
-            {
-                "today": now.replace(hour=0, minute=0, second=0, microsecond=0),
-                "week": RangeForm({"range": "7d"}).period(tz).start,
-                "month": month.start,
-            },
-        ),
-        "month_totals": queries.totals(stats, month),
+        "counts": {
+            "today": hours.since(now.replace(hour=0, minute=0, second=0, microsecond=0)),
+            "week": hours.since(RangeForm({"range": "7d"}).period(tz).start),
+            "month": hours.since(month.start),
+        },
+        "month_totals": hours.totals(month),
         "timing": queries.recent_timing(executions.filter(executed_at__gte=month.start)),
         "active_playbooks": workflows.active().count(),
-        "chart": daily_chart(queries.executions_by_day(stats, month, tz)),
+        "chart": daily_chart(hours.by_day(month, tz)),
         "top": queries.ranked_playbooks(rows),
         "feed": executions.select_related("workflow").order_by("-executed_at", "-pk")[:FEED_SIZE],
         "poll_urls": _poll_urls(request, version, ("live",)),
