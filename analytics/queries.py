@@ -11,7 +11,6 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db.models import Max, QuerySet, Sum
-from django.db.models.functions import TruncDate
 
 from analytics.models import AnalyticsEvent, Execution, HourlyStat
 from workflows.models import Workflow
@@ -120,33 +119,10 @@ def in_period(stats: QuerySet[HourlyStat], period: Period) -> QuerySet[HourlySta
     return stats.filter(hour__gte=_floor_hour(period.start), hour__lt=period.end)
 
 
-def totals(stats: QuerySet[HourlyStat], period: Period) -> Totals:
-    sums = in_period(stats, period).aggregate(**{name: Sum(name) for name in TOTAL_FIELDS})
-    return Totals(**{name: sums[name] or 0 for name in TOTAL_FIELDS})
-
-
-def executions_by_day(stats: QuerySet[HourlyStat], period: Period, tz: ZoneInfo) -> list[DayCount]:
-    rows = (
-        in_period(stats, period)
-        .annotate(day=TruncDate("hour", tzinfo=tz))
-        .values("day")
-        .annotate(executions=Sum("executions"), errors=Sum("errors"), timeouts=Sum("timeouts"))
-    )
-    by_day = {row["day"]: row for row in rows}
-    return [
-        DayCount(
-            day,
-            by_day[day]["executions"] if day in by_day else 0,
-            by_day[day]["errors"] + by_day[day]["timeouts"] if day in by_day else 0,
-        )
-        for day in period.days(tz)
-    ]
-
-
 @dataclass(frozen=True)
 class Hours:
-    """An owner's rollup summed per hour since a moment: one query, from which a page takes
-    its totals, its counts and its days in Python instead of scanning the rollup again."""
+    """A rollup (an owner's or one playbook's) summed per hour since a moment: one query,
+    from which a page takes its totals, counts and days instead of scanning it again."""
 
     rows: list[tuple[datetime, Totals]]
 

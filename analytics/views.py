@@ -143,7 +143,8 @@ def playbook_detail(request: HttpRequest, public_id) -> HttpResponse:
     range_form = RangeForm.for_request(request.GET, default="30d")
     period = range_form.period(tz)
     stats = queries.stats_for_user(request.user).filter(workflow=workflow)
-    totals = queries.totals(stats, period)
+    hours = queries.hourly(stats, period.start)
+    totals = hours.totals(period)
     history_form = HistoryFilterForm(request.GET)
     history = queries.filter_executions(
         Execution.objects.filter(workflow=workflow), history_form.filters(tz)
@@ -153,7 +154,7 @@ def playbook_detail(request: HttpRequest, public_id) -> HttpResponse:
         "range_form": range_form,
         "period": period,
         "totals": totals,
-        "chart": daily_chart(queries.executions_by_day(stats, period, tz)),
+        "chart": daily_chart(hours.by_day(period, tz)),
         "devices": shares(queries.device_breakdown(totals)),
         "triggers": shares(queries.trigger_breakdown(workflow)),
         "timing": queries.recent_timing(Execution.objects.filter(workflow=workflow)),
@@ -183,16 +184,18 @@ def explore(request: HttpRequest) -> HttpResponse:
         executions.select_related("workflow"), history_form.filters(tz)
     )
     rows = queries.playbook_rows(workflows, stats, period)
-    # One pass over the period's rollup: the page's totals are the playbooks' added up.
+    # The page's totals are the playbooks' added up; the chart and the previous period come
+    # from one more pass over the rollup.
     totals = queries.combined(rows)
+    hours = queries.hourly(stats, period.previous.start)
     in_period = executions.filter(executed_at__gte=period.start, executed_at__lt=period.end)
     context = {
         "range_form": range_form,
         "period": period,
         "totals": totals,
-        "change": queries.compare(totals, queries.totals(stats, period.previous)),
+        "change": queries.compare(totals, hours.totals(period.previous)),
         "timing": queries.recent_timing(in_period),
-        "chart": daily_chart(queries.executions_by_day(stats, period, tz)),
+        "chart": daily_chart(hours.by_day(period, tz)),
         "devices": shares(queries.device_breakdown(totals)),
         "top": queries.ranked_playbooks(rows),
         "worst": queries.ranked_playbooks(rows, worst=True),

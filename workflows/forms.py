@@ -36,6 +36,16 @@ class PlaybookForm(forms.ModelForm):
         self.fields["site"].empty_label = None
 
 
+def step_type_field(labels: dict[str, str], label: str) -> forms.ChoiceField:
+    # The "step-type" class lets the stylesheet show only the chosen type's fields.
+    return forms.ChoiceField(
+        choices=[("", "—"), *labels.items()],
+        required=False,
+        label=label,
+        widget=forms.Select(attrs={"class": "step-type"}),
+    )
+
+
 class StepForm(forms.Form):
     """One trigger or action: a type and the fields that type uses; a blank type is no step."""
 
@@ -75,12 +85,7 @@ class TriggerForm(StepForm):
     kinds = TRIGGER_FIELDS
     validate = staticmethod(validate_triggers)
 
-    type = forms.ChoiceField(
-        choices=[("", "—")] + list(TRIGGER_LABELS.items()),
-        required=False,
-        label="Trigger",
-        widget=forms.Select(attrs={"class": "step-type"}),
-    )
+    type = step_type_field(TRIGGER_LABELS, "Trigger")
     devices = forms.MultipleChoiceField(
         choices=[(d, d.capitalize()) for d in DEVICE_TYPES],
         required=False,
@@ -113,12 +118,7 @@ class ActionForm(StepForm):
     kinds = ACTION_FIELDS
     validate = staticmethod(validate_actions)
 
-    type = forms.ChoiceField(
-        choices=[("", "—")] + list(ACTION_LABELS.items()),
-        required=False,
-        label="Action",
-        widget=forms.Select(attrs={"class": "step-type"}),
-    )
+    type = step_type_field(ACTION_LABELS, "Action")
     selector = forms.CharField(required=False, max_length=1000, label="CSS selector")
     text = forms.CharField(required=False, max_length=1000, label="Text")
     attribute = forms.CharField(required=False, max_length=100, label="Attribute")
