@@ -184,3 +184,4 @@ def clean_cache():
 def frozen_window(monkeypatch):
     """django-ratelimit counts in fixed windows: keep the test inside one of them."""
     monkeypatch.setattr("django_ratelimit.core.time", types.SimpleNamespace(time=lambda: 1.8e9))
+    monkeypatch.setattr("analytics.ratelimits.time", types.SimpleNamespace(time=lambda: 1.8e9))

@@ -1,3 +1,4 @@
+import json
 import logging
 from typing import Any
 
@@ -18,7 +19,7 @@ from rest_framework.views import APIView, exception_handler
 from analytics.authentication import OriginNotAllowed, SiteKeyAuthentication
 from analytics.models import Execution
 from analytics.parsers import PlainTextJSONParser, TrackingJSONParser
-from analytics.ratelimits import enforce_tracking_limit
+from analytics.ratelimits import tracking_retry_after
 from analytics.serializers import (
     ExecutionSerializer,
     TrackExecutionBatchSerializer,
@@ -26,7 +27,12 @@ from analytics.serializers import (
     TrackExecutionResponseSerializer,
     TrackExecutionSerializer,
 )
-from analytics.services import WorkflowNotFound, record_execution, record_executions
+from analytics.services import (
+    WorkflowNotFound,
+    record_execution,
+    record_executions,
+    record_for_site_key,
+)
 from workflows.cors import allow_origin, preflight_response, request_origin
 from workflows.models import Site, Workflow, mask_site_key
 
@@ -61,19 +67,26 @@ class TrackExecutionView(APIView):
         # A CORS preflight carries no credentials.
         return [] if self.request.method == "OPTIONS" else super().get_permissions()
 
+    def dispatch(self, request: HttpRequest, *args, **kwargs):
+        # Limits first, then the common case (a site script's single execution) in one
+        # database round trip; everything else, refusals included, takes DRF's full path.
+        self.retry_after = None
+        if request.method == "POST":
+            payload = _json_object(request)
+            site_key = request.headers.get("X-Site-Key") or (payload or {}).get("siteKey")
+            self.retry_after = tracking_retry_after(
+                request, site_key if isinstance(site_key, str) else None
+            )
+            if self.retry_after is None and payload is not None and isinstance(site_key, str):
+                response = _record_single(request, payload, site_key)
+                if response is not None:
+                    return response
+        return super().dispatch(request, *args, **kwargs)
+
     def initial(self, request: Request, *args, **kwargs) -> None:
-        if request.method != "OPTIONS":
-            enforce_tracking_limit(
-                request, group="track-ip", key="ip", rate=settings.TRACKING_RATELIMIT_IP
-            )
+        if self.retry_after is not None:
+            raise exceptions.Throttled(wait=self.retry_after)
         super().initial(request, *args, **kwargs)
-        if isinstance(request.auth, Site):
-            enforce_tracking_limit(
-                request,
-                group="track-site",
-                key=lambda group, request: request.auth.site_key,
-                rate=settings.TRACKING_RATELIMIT_SITE,
-            )
 
     def options(self, request: Request, *args, **kwargs) -> Response:
         return preflight_response(request, methods="POST", headers="Content-Type, X-Site-Key")
@@ -166,6 +179,45 @@ class TrackExecutionView(APIView):
 
     def get_exception_handler(self):
         return tracking_exception_handler
+
+
+# Validates one item at a time (building a serializer per request costs more than validating).
+SINGLE_EXECUTION = TrackExecutionSerializer()
+JSON_MEDIA_TYPES = {"application/json", "text/plain"}
+
+
+def _json_object(request: HttpRequest) -> dict[str, Any] | None:
+    """The body as a JSON object when it plainly is one (UTF-8, a media type the endpoint
+    accepts, no NaN), else None: DRF's parsers then give the exact answer."""
+    if request.content_type not in JSON_MEDIA_TYPES:
+        return None
+    if request.encoding and request.encoding.lower() not in {"utf-8", "utf8"}:
+        return None
+    try:
+        payload = json.loads(request.body.decode(), parse_constant=_refuse_constant)
+    except (ValueError, RecursionError, RequestDataTooBig):
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _record_single(request: HttpRequest, payload: dict[str, Any], site_key: str):
+    """201 for a valid single execution recorded in one statement; None for anything else."""
+    if "workflowId" not in payload or len(site_key) > 64:
+        return None
+    try:
+        fields = SINGLE_EXECUTION.run_validation(payload)
+    except exceptions.ValidationError:
+        return None
+    origin = request_origin(request)
+    recorded = record_for_site_key(site_key=site_key, origin=origin, fields=fields)
+    if recorded is None:
+        return None
+    response = JsonResponse(_tracked(recorded), status=status.HTTP_201_CREATED)
+    return allow_origin(response, origin) if origin else response
 
 
 def _site_of(request: Request) -> Site | None:

@@ -6,13 +6,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from analytics.models import AnalyticsEvent, Execution, HourlyStat
-from workflows.models import Site, Workflow
+from workflows.models import Site, SiteOrigin, Workflow
 
 
 class WorkflowNotFound(Exception):
@@ -125,25 +127,30 @@ def _execution(owner, workflow_pk: int, item: Mapping[str, Any], now) -> Executi
 
 
 def _event(action: Mapping[str, Any], *, execution: Execution) -> AnalyticsEvent:
-    error = action.get("error") or ""
     return AnalyticsEvent(
         workflow_id=execution.workflow_id,
         execution=execution,
-        event_type=(
-            AnalyticsEvent.EventType.ACTION_FAILED
-            if error
-            else AnalyticsEvent.EventType.ACTION_EXECUTED
-        ),
+        event_type=_event_type(action),
         element_selector=action.get("selector", ""),
         page_url=execution.page_url,
-        event_data={
-            "name": action["name"],
-            "config": action.get("config", {}),
-            "executionTimeMs": action.get("execution_time_ms"),
-            "error": error,
-        },
+        event_data=_event_data(action),
         created_at=execution.executed_at,
     )
+
+
+def _event_type(action: Mapping[str, Any]) -> str:
+    if action.get("error"):
+        return AnalyticsEvent.EventType.ACTION_FAILED
+    return AnalyticsEvent.EventType.ACTION_EXECUTED
+
+
+def _event_data(action: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "name": action["name"],
+        "config": action.get("config", {}),
+        "executionTimeMs": action.get("execution_time_ms"),
+        "error": action.get("error") or "",
+    }
 
 
 HOURLY_TABLE = HourlyStat._meta.db_table
@@ -152,7 +159,7 @@ HOURLY_COLUMNS = (
     " total_time_ms"
 )
 HOURLY_UPSERT = f"""
-    INSERT INTO {HOURLY_TABLE} ({HOURLY_COLUMNS}) VALUES {{rows}}
+    INSERT INTO {HOURLY_TABLE} ({HOURLY_COLUMNS}) {{rows}}
     ON CONFLICT (workflow_id, hour) DO UPDATE SET
         executions = {HOURLY_TABLE}.executions + excluded.executions,
         errors = {HOURLY_TABLE}.errors + excluded.errors,
@@ -169,24 +176,154 @@ def _count_in_hourly_stats(executions: list[Execution]) -> None:
     can only overwrite values."""
     sums: dict[tuple[int, datetime], list[int]] = defaultdict(lambda: [0] * 7)
     for execution in executions:
-        hour = execution.executed_at.replace(minute=0, second=0, microsecond=0)
-        row = sums[(execution.workflow_id, hour)]
-        for position, value in enumerate(
-            (
-                1,
-                execution.status == Execution.Status.ERROR,
-                execution.status == Execution.Status.TIMEOUT,
-                execution.device_type == "desktop",
-                execution.device_type == "mobile",
-                execution.device_type == "tablet",
-                execution.execution_time_ms,
-            )
-        ):
-            row[position] += int(value)
+        row = sums[(execution.workflow_id, _hour_of(execution.executed_at))]
+        for position, value in enumerate(_hourly_increments(execution)):
+            row[position] += value
     owner_id = executions[0].owner_id
     params: list[Any] = []
     for (workflow_pk, hour), row in sorted(sums.items()):
         params += [workflow_pk, owner_id, connection.ops.adapt_datetimefield_value(hour), *row]
     placeholders = ", ".join(["(" + ", ".join(["%s"] * 10) + ")"] * len(sums))
     with connection.cursor() as cursor:
-        cursor.execute(HOURLY_UPSERT.format(rows=placeholders), params)
+        cursor.execute(HOURLY_UPSERT.format(rows=f"VALUES {placeholders}"), params)
+
+
+def _hour_of(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+HOURLY_INCREMENTS = (
+    "executions",
+    "errors",
+    "timeouts",
+    "desktop",
+    "mobile",
+    "tablet",
+    "execution_time_ms",
+)
+
+
+def _hourly_increments(execution: Execution) -> tuple[int, ...]:
+    """What one execution adds to its hour (HOURLY_INCREMENTS)."""
+    return (
+        1,
+        int(execution.status == Execution.Status.ERROR),
+        int(execution.status == Execution.Status.TIMEOUT),
+        int(execution.device_type == "desktop"),
+        int(execution.device_type == "mobile"),
+        int(execution.device_type == "tablet"),
+        execution.execution_time_ms,
+    )
+
+
+# The whole write of one execution in one statement (one round trip, one transaction): the
+# site key, its owner, the origin and the workflow are checked in the same statement that
+# writes. The sub-statements run in the order written, as `_write` does, so the two paths
+# take row locks in the same order.
+RECORD_FOR_SITE_KEY = f"""
+WITH workflow AS (
+    SELECT workflow.id, workflow.owner_id
+    FROM {Workflow._meta.db_table} workflow
+    JOIN {Site._meta.db_table} site
+        ON site.id = workflow.site_id AND site.owner_id = workflow.owner_id
+    JOIN {Site._meta.get_field("owner").related_model._meta.db_table} owner
+        ON owner.id = site.owner_id AND owner.is_active
+    WHERE site.site_key = %(site_key)s AND workflow.public_id = %(workflow_id)s
+        AND (%(origin)s::text IS NULL OR EXISTS (
+            SELECT FROM {SiteOrigin._meta.db_table} allowed
+            WHERE allowed.site_id = site.id AND allowed.origin = %(origin)s))
+),
+execution AS (
+    INSERT INTO {Execution._meta.db_table} (public_id, workflow_id, owner_id, status,
+        execution_time_ms, page_url, session_id, device_type, trigger_name, client_user_id,
+        client_execution_id, executed_at, received_at)
+    SELECT %(public_id)s, workflow.id, workflow.owner_id, %(status)s, %(execution_time_ms)s,
+        %(page_url)s, %(session_id)s, %(device_type)s, %(trigger_name)s, %(client_user_id)s,
+        %(client_execution_id)s, %(executed_at)s, %(received_at)s
+    FROM workflow
+    ON CONFLICT (owner_id, client_execution_id) WHERE client_execution_id IS NOT NULL
+        DO NOTHING
+    RETURNING id, workflow_id, owner_id
+),
+counter AS (
+    UPDATE {Workflow._meta.db_table} workflow
+    SET executions = workflow.executions + 1,
+        last_run = GREATEST(COALESCE(workflow.last_run, %(executed_at)s), %(executed_at)s)
+    FROM execution WHERE workflow.id = execution.workflow_id
+),
+events AS (
+    INSERT INTO {AnalyticsEvent._meta.db_table} (workflow_id, execution_id, event_type,
+        element_selector, page_url, event_data, created_at)
+    SELECT execution.workflow_id, execution.id, action.event_type, action.selector,
+        %(page_url)s, action.data, %(executed_at)s
+    FROM execution,
+        jsonb_to_recordset(%(actions)s) AS action (event_type text, selector text, data jsonb)
+),
+rollup AS ({
+    HOURLY_UPSERT.format(
+        rows='''
+    SELECT execution.workflow_id, execution.owner_id, %(hour)s, %(executions)s,
+        %(errors)s, %(timeouts)s, %(desktop)s, %(mobile)s, %(tablet)s, %(execution_time_ms)s
+    FROM execution'''
+    )
+}
+)
+SELECT count(*) FROM execution
+"""
+
+
+def record_for_site_key(
+    *, site_key: str, origin: str | None, fields: Mapping[str, Any]
+) -> RecordedExecution | None:
+    """Record one execution posted with a site key, in one statement, when everything about
+    it is in order: the key is a site's, the site lists `origin` (when there is one), the
+    workflow is on that site, and the execution id is new. Otherwise writes nothing and
+    answers None: `record_executions` then gives the exact outcome (404, a duplicate, ...).
+
+    PostgreSQL only (data-modifying WITH); elsewhere always None.
+    """
+    if connection.vendor != "postgresql":
+        return None
+    now = timezone.now()
+    execution = _execution(None, None, fields, now)
+    actions = fields.get("actions", ())
+    params = {
+        "site_key": site_key,
+        "origin": origin,
+        "workflow_id": fields["workflow_id"],
+        "public_id": execution.public_id,
+        "hour": _hour_of(execution.executed_at),
+        **dict(zip(HOURLY_INCREMENTS, _hourly_increments(execution), strict=True)),
+        "actions": Jsonb(
+            [
+                {
+                    "event_type": _event_type(action),
+                    "selector": action.get("selector", ""),
+                    "data": _event_data(action),
+                }
+                for action in actions
+            ]
+        ),
+        **{
+            name: getattr(execution, name)
+            for name in (
+                "status", "execution_time_ms", "page_url", "session_id", "device_type",
+                "trigger_name", "client_user_id", "client_execution_id", "executed_at",
+                "received_at",
+            )
+        },
+    }  # fmt: skip
+    with _prepared_cursor() as cursor:
+        cursor.execute(RECORD_FOR_SITE_KEY, params)
+        (written,) = cursor.fetchone()
+    return RecordedExecution(execution.execution_id, created=True) if written else None
+
+
+def _prepared_cursor():
+    """A cursor that sends parameters apart from the statement (Django's inline them), so that
+    psycopg prepares a statement it sees again and PostgreSQL plans it once per connection."""
+    connection.ensure_connection()
+    cursor = psycopg.Cursor(connection.connection)
+    if connection.queries_logged:
+        return connection.make_debug_cursor(cursor)
+    return connection.make_cursor(cursor)

@@ -2,9 +2,11 @@
 
 Starts the app under gunicorn with production settings on a database of its own
 (tracker_bench) and Redis, drives it with wrk from another process on 127.0.0.1, and in the
-same run has pgbench execute the identical SQL transaction (bench/transaction.sql) at the same
-concurrency. Each scenario runs RUNS times, interleaved with pgbench; medians are reported
-with the ratio endpoint / pgbench, and written to bench/results/.
+same run has pgbench write the same rows at the same concurrency, two ways: the tracking
+transaction as plain SQL statements (bench/transaction.sql) and, for single executions, the
+very statement the app sends (printed by bench/statement.py). Each scenario runs RUNS times,
+interleaved with pgbench; medians are reported with the ratios endpoint / pgbench, and written
+to bench/results/.
 
     make bench            # or: .venv/bin/python bench/run.py [--duration 15] [--runs 3]
 """
@@ -68,7 +70,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument(
+        "--scenarios", default=",".join(s.name for s in SCENARIOS), help="comma-separated"
+    )
     args = parser.parse_args()
+    scenarios = [s for s in SCENARIOS if s.name in args.scenarios.split(",")]
 
     work = Path(tempfile.mkdtemp(prefix="tracker-bench-"))
     print(f"working files and the app's log in {work}")
@@ -80,6 +86,8 @@ def main() -> None:
     seeded = manage(seed_env, "shell", "-v0", "-c", (BENCH / "seed.py").read_text())
     site_key, owner, first_pk, last_pk = seeded.split("SEEDED")[1].split()
     (work / "hot").write_text((work / "ids").read_text().splitlines()[0] + "\n")
+    statement = manage({**env, "BENCH_KEY": site_key}, "shell", "-v0", "-c",
+                       (BENCH / "statement.py").read_text()).split("STATEMENT", 1)[1]  # fmt: skip
 
     port = free_port()
     app = subprocess.Popen(
@@ -89,9 +97,14 @@ def main() -> None:
     )  # fmt: skip
     try:
         wait_for(f"http://127.0.0.1:{port}/healthz")
-        results: dict[str, dict[str, list]] = {s.name: {"app": [], "pg": []} for s in SCENARIOS}
+        # Every worker opens its database connection before anything is measured.
+        warm_up = argparse.Namespace(**{**vars(args), "duration": 2})
+        endpoint_run(port, app.pid, work / "ids", site_key, 1, warm_up)
+        results: dict[str, dict[str, list]] = {
+            s.name: {"app": [], "pg": [], "pg_statement": []} for s in scenarios
+        }
         for run in range(1, args.runs + 1):
-            for scenario in SCENARIOS:
+            for scenario in scenarios:
                 print(f"run {run}/{args.runs} {scenario.name}: endpoint", flush=True)
                 ids = work / ("hot" if scenario.hot else "ids")
                 results[scenario.name]["app"].append(
@@ -100,8 +113,20 @@ def main() -> None:
                 print(f"run {run}/{args.runs} {scenario.name}: pgbench", flush=True)
                 pk_range = (int(first_pk), int(first_pk) if scenario.hot else int(last_pk))
                 results[scenario.name]["pg"].append(
-                    pgbench_run(work, pk_range, owner, scenario.batch, args)
+                    pgbench_run(
+                        transaction_script(work, pk_range, owner, scenario.batch),
+                        scenario.batch,
+                        args,
+                    )
                 )
+                if scenario.batch == 1:
+                    print(f"run {run}/{args.runs} {scenario.name}: pgbench, the app's statement")
+                    last = 0 if scenario.hot else WORKFLOWS - 1
+                    script = work / f"statement-{last}.sql"
+                    script.write_text(f"\\set n random(0, {last})\n{statement}")
+                    results[scenario.name]["pg_statement"].append(
+                        pgbench_run(script, 1, args, prepared=True)
+                    )
         exact = check_counts()
     finally:
         app.send_signal(signal.SIGTERM)
@@ -208,9 +233,9 @@ def endpoint_run(port: int, app_pid: int, ids: Path, key: str, batch: int, args)
     )
 
 
-def pgbench_run(work: Path, pk_range: tuple[int, int], owner: str, batch: int, args) -> Measure:
-    """pgbench running transaction.sql; for a batch, `batch` executions in one transaction,
-    their playbooks in ascending order (random order would only measure deadlocks)."""
+def transaction_script(work: Path, pk_range: tuple[int, int], owner: str, batch: int) -> Path:
+    """transaction.sql for pgbench; for a batch, `batch` executions in one transaction, their
+    playbooks in ascending order (random order would only measure deadlocks)."""
     first, last = pk_range
     step = max((last - first + 1) // batch, 1)
     body = (BENCH / "transaction.sql").read_text()
@@ -223,14 +248,25 @@ def pgbench_run(work: Path, pk_range: tuple[int, int], owner: str, batch: int, a
     ]
     script = work / f"pgbench-{batch}-{last - first}.sql"
     script.write_text(f"\\set owner {owner}\nBEGIN;" + "".join(items) + "END;\n")
+    return script
+
+
+def pgbench_run(script: Path, batch: int, args, *, prepared: bool = False) -> Measure:
+    """pgbench running `script` (`batch` executions per transaction), prepared once per
+    connection when `prepared` (as the app's statement is); fails unless every transaction
+    wrote its executions."""
+    rows_before = execution_rows()
     output = subprocess.run(
         ["pgbench", "-n", "-c", str(args.clients), "-j", "2", "-T", str(args.duration),
-         "-f", str(script), f"{PG_URL}/{DATABASE}"],
+         "-M", "prepared" if prepared else "simple", "-f", str(script), f"{PG_URL}/{DATABASE}"],
         capture_output=True, text=True, check=True, timeout=args.duration + 60,
     ).stdout  # fmt: skip
     tps = float(re.search(r"tps = ([\d.]+) \(without initial", output).group(1))
     latency = float(re.search(r"latency average = ([\d.]+) ms", output).group(1))
     failed = int(re.search(r"number of failed transactions: (\d+)", output).group(1))
+    processed = int(re.search(r"actually processed: (\d+)", output).group(1))
+    if execution_rows() - rows_before != processed * batch:
+        raise RuntimeError(f"pgbench {script.name}: {processed} transactions did not all write")
     executions = tps * batch
     return Measure(
         requests_per_s=tps,
@@ -242,6 +278,11 @@ def pgbench_run(work: Path, pk_range: tuple[int, int], owner: str, batch: int, a
         pg_cpu_per_1000=float("nan"),
         errors=failed,
     )
+
+
+def execution_rows() -> int:
+    with psycopg.connect(f"{PG_URL}/{DATABASE}") as connection:
+        return connection.execute("SELECT count(*) FROM analytics_execution").fetchone()[0]
 
 
 def check_counts() -> dict[str, int]:
@@ -267,37 +308,55 @@ def report(results: dict, exact: dict, args) -> None:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
-    single = median(results["single"]["app"]).executions_per_s
     lines = [
         f"# Tracking benchmark, commit {commit}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         "",
         f"{os.cpu_count()} cores; gunicorn {args.workers} sync workers; {args.clients} clients;"
         f" medians of {args.runs} interleaved {args.duration} s runs; wrk and pgbench on"
         " 127.0.0.1. Rate limits (IP and site key, Redis) checked on every request.",
+        "pgbench writes the same rows two ways: the tracking transaction as plain statements"
+        " (`bench/transaction.sql`) and the one statement the app sends for a single execution"
+        " (`bench/statement.py`).",
         "",
         "| scenario | endpoint req/s | executions/s | p50 ms | p99 ms | app CPU s/1k | PG CPU s/1k"
-        " | pgbench tx/s | pgbench executions/s | endpoint / pgbench | errors |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        " | pgbench transaction, executions/s | endpoint / that | pgbench app's statement,"
+        " executions/s | endpoint / that | errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for scenario in SCENARIOS:
-        app, pg = median(results[scenario.name]["app"]), median(results[scenario.name]["pg"])
-        ratio = app.executions_per_s / pg.executions_per_s
+        if scenario.name not in results:
+            continue
+        runs = results[scenario.name]
+        app, pg = median(runs["app"]), median(runs["pg"])
+        statement = median(runs["pg_statement"]) if runs["pg_statement"] else None
+        errors = app.errors + pg.errors + (statement.errors if statement else 0)
         lines.append(
             f"| {scenario.name}: {scenario.description} | {app.requests_per_s:,.0f} |"
             f" {app.executions_per_s:,.0f} | {app.p50_ms:.1f} | {app.p99_ms:.1f} |"
-            f" {app.app_cpu_per_1000:.2f} | {app.pg_cpu_per_1000:.2f} | {pg.requests_per_s:,.0f} |"
-            f" {pg.executions_per_s:,.0f} | {ratio:.0%} | {app.errors + pg.errors:.0f} |"
+            f" {app.app_cpu_per_1000:.2f} | {app.pg_cpu_per_1000:.2f} |"
+            f" {pg.executions_per_s:,.0f} | {app.executions_per_s / pg.executions_per_s:.0%} |"
+            + (
+                f" {statement.executions_per_s:,.0f} |"
+                f" {app.executions_per_s / statement.executions_per_s:.0%} |"
+                if statement
+                else " – | – |"
+            )
+            + f" {errors:.0f} |"
         )
-    batch = median(results["batch50"]["app"]).executions_per_s
-    lines += [
-        "",
-        f"Batched executions/s over single-execution posts: {batch / single:.1f}×.",
+    lines.append("")
+    if {"single", "batch50"} <= results.keys():
+        single = median(results["single"]["app"]).executions_per_s
+        batch = median(results["batch50"]["app"]).executions_per_s
+        lines.append(f"Batched executions/s over single-execution posts: {batch / single:.1f}×.")
+    lines.append(
         f"After the run: counters {exact['counters']:,}, execution rows {exact['rows']:,},"
         f" hourly rollup {exact['rolled_up']:,}"
-        + (" (equal)." if len(set(exact.values())) == 1 else " (NOT EQUAL)."),
-    ]
+        + (" (equal)." if len(set(exact.values())) == 1 else " (NOT EQUAL).")
+    )
     text = "\n".join(lines) + "\n"
     print("\n" + text)
+    if results.keys() != {s.name for s in SCENARIOS}:
+        return  # a partial run is printed, not kept
     out = BENCH / "results"
     out.mkdir(exist_ok=True)
     stamp = f"{datetime.now(UTC):%Y%m%d-%H%M}-{commit}"

@@ -13,6 +13,8 @@ router.register("workflows", WorkflowViewSet, basename="workflow")
 router.register("sites", SiteViewSet, basename="site")
 
 urlpatterns = [
+    # First: every page view of every customer site posts here.
+    path("api/track-execution", TrackExecutionView.as_view(), name="track-execution"),
     path("", include("analytics.urls")),
     path("", include("workflows.urls")),
     path("accounts/login/", RateLimitedLoginView.as_view(), name="login"),
@@ -23,7 +25,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("demo/", demo_page, name="demo"),
     path("healthz", healthz, name="healthz"),
-    path("api/track-execution", TrackExecutionView.as_view(), name="track-execution"),
     path(
         "api/workflows/<uuid:public_id>/executions/",
         WorkflowExecutionList.as_view(),

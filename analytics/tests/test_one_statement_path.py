@@ -1,0 +1,169 @@
+"""A site script's single execution is recorded in one statement; what it stores must be
+exactly what the general path stores, and anything unusual must still get the exact answer."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.checks import run_checks
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+
+from analytics.models import AnalyticsEvent, Execution, HourlyStat
+from analytics.ratelimits import parse_rate
+from analytics.tests.helpers import execution_body, post_execution
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clean_cache", "frozen_window")]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("origin", [{}, {"HTTP_ORIGIN": "https://shop.example"}])
+def test_a_site_script_post_is_one_database_statement(
+    client, alice_workflow, django_assert_num_queries, origin
+):
+    with django_assert_num_queries(1):
+        response = post_execution(
+            client, execution_body(alice_workflow), site=alice_workflow.site, **origin
+        )
+
+    assert response.status_code == 201
+    assert response.get("Access-Control-Allow-Origin") == origin.get("HTTP_ORIGIN")
+    assert response.json()["executionId"] == Execution.objects.get().execution_id
+    alice_workflow.refresh_from_db()
+    assert alice_workflow.executions == 1
+
+
+def _stored(execution: Execution) -> dict:
+    events = [
+        (event.event_type, event.element_selector, event.page_url, event.event_data)
+        for event in execution.events.order_by("pk")
+    ]
+    fields = (
+        "status", "execution_time_ms", "page_url", "session_id", "device_type", "trigger_name",
+        "client_user_id", "executed_at",
+    )  # fmt: skip
+    return {"events": events, **{name: getattr(execution, name) for name in fields}}
+
+
+@pytest.mark.postgres
+def test_it_stores_exactly_what_the_general_path_stores(client, alice, alice_workflow):
+    started = (timezone.now() - timedelta(minutes=5)).replace(microsecond=0)
+    actions = [
+        {"name": "Replace Text", "selector": ".hero", "executionTimeMs": 12,
+         "config": {"newText": "Hi", "nested": {"a": [1, 2]}}},
+        {"name": "Add Class", "selector": ".cta", "error": "selector matched nothing"},
+    ]  # fmt: skip
+    body = execution_body(
+        alice_workflow, status="error", deviceType="mobile", startedAt=started.isoformat(),
+        executionTimeMs=321, actions=actions,
+    )  # fmt: skip
+    token = Token.objects.create(user=alice)
+
+    one_statement = post_execution(client, {**body, "executionId": "a"}, site=alice_workflow.site)
+    general = post_execution(
+        client, {**body, "executionId": "b"}, HTTP_AUTHORIZATION=f"Token {token.key}"
+    )
+
+    assert one_statement.status_code == general.status_code == 201
+    first, second = Execution.objects.order_by("pk")
+    assert (first.client_execution_id, second.client_execution_id) == ("a", "b")
+    assert _stored(first) == _stored(second)
+    assert _stored(first)["executed_at"] == started
+    assert [event[0] for event in _stored(first)["events"]] == [
+        AnalyticsEvent.EventType.ACTION_EXECUTED,
+        AnalyticsEvent.EventType.ACTION_FAILED,
+    ]
+    hour = HourlyStat.objects.get()
+    assert (hour.executions, hour.errors, hour.timeouts) == (2, 2, 0)
+    assert (hour.desktop, hour.mobile, hour.tablet, hour.total_time_ms) == (0, 2, 0, 642)
+    assert hour.hour == started.replace(minute=0, second=0)
+    alice_workflow.refresh_from_db()
+    assert alice_workflow.executions == 2
+    assert alice_workflow.last_run == started
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "field"),
+    [
+        ({"HTTP_ORIGIN": "https://evil.example"}, 403, "origin"),
+        ({"HTTP_X_SITE_KEY": "sk_" + "x" * 40}, 401, "siteKey"),
+        ({"HTTP_X_SITE_KEY": "sk_" + "x" * 80}, 401, "siteKey"),
+        ({"body": {"workflowId": "00000000-0000-4000-8000-000000000000"}}, 404, "workflowId"),
+        ({"body": {"executionTimeMs": -1}}, 400, "executionTimeMs"),
+        ({"body": {"actions": [{"name": "x", "config": {"n": float("nan")}}]}}, 400, "body"),
+    ],
+)
+def test_what_one_statement_cannot_record_gets_the_exact_refusal(
+    client, alice_workflow, change, status, field
+):
+    change = dict(change)
+    body = execution_body(alice_workflow, **change.pop("body", {}))
+
+    response = post_execution(client, body, site=alice_workflow.site, **change)
+
+    assert response.status_code == status
+    assert field in response.json()["errors"]
+    assert Execution.objects.count() == 0
+    assert HourlyStat.objects.count() == 0
+    alice_workflow.refresh_from_db()
+    assert alice_workflow.executions == 0
+
+
+@pytest.mark.postgres
+def test_a_duplicate_execution_id_is_answered_as_already_tracked(client, alice_workflow):
+    body = execution_body(alice_workflow, executionId="run-1")
+
+    first = post_execution(client, body, site=alice_workflow.site)
+    again = post_execution(client, body, site=alice_workflow.site)
+
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["executionId"] == first.json()["executionId"]
+    assert Execution.objects.count() == 1
+    assert HourlyStat.objects.get().executions == 1
+
+
+@pytest.mark.redis
+def test_both_limits_cost_one_redis_round_trip(client, alice_workflow, monkeypatch):
+    from redis.connection import Connection
+
+    sent = []
+    send = Connection.send_packed_command
+    monkeypatch.setattr(
+        Connection,
+        "send_packed_command",
+        lambda self, command, *args, **kwargs: (
+            sent.append(command),
+            send(self, command, *args, **kwargs),
+        )[1],
+    )
+
+    response = post_execution(client, execution_body(alice_workflow), site=alice_workflow.site)
+
+    assert response.status_code == 201
+    assert len(sent) == 1
+
+
+def test_ipv6_clients_share_a_limit_per_64_block(client, alice_workflow, settings):
+    settings.TRACKING_RATELIMIT_IP = "2/m"
+    body = execution_body(alice_workflow)
+
+    statuses = [
+        post_execution(client, body, site=alice_workflow.site, REMOTE_ADDR=address).status_code
+        for address in ("2001:db8:1:1::1", "2001:db8:1:1::2", "2001:db8:1:1:ffff::3")
+    ]
+    other_block = post_execution(client, body, site=alice_workflow.site, REMOTE_ADDR="2001:db8::1")
+
+    assert statuses == [201, 201, 429]
+    assert other_block.status_code == 201
+
+
+def test_rates_read_like_django_ratelimit_and_a_bad_one_fails_the_checks(settings):
+    assert parse_rate("1200/m") == (1200, 60)
+    assert parse_rate("10/5m") == (10, 300)
+    assert parse_rate("3/h") == (3, 3600)
+    with pytest.raises(ValueError):
+        parse_rate("lots")
+
+    settings.TRACKING_RATELIMIT_SITE = "100 per minute"
+    errors = [error for error in run_checks() if error.id == "analytics.E001"]
+
+    assert [error.obj for error in errors] == ["TRACKING_RATELIMIT_SITE"]
