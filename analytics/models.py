@@ -118,22 +118,12 @@ class AnalyticsEvent(models.Model):
         return f"{self.get_event_type_display()} {self.element_selector}"
 
 
-class HourlyStat(models.Model):
-    """One playbook's executions in one hour (UTC): what dashboards read instead of raw rows.
+class RollupRow(models.Model):
+    """What a rollup row adds up for one playbook over its stretch of time."""
 
-    Kept by the write path in the same transaction as the execution, so its sums always equal
-    the counters; retention may delete old executions and leaves these rows alone."""
-
-    workflow = models.ForeignKey(
-        Workflow, on_delete=models.CASCADE, related_name="hourly_stats", db_index=False
-    )
-    owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.CASCADE,
-        related_name="hourly_stats",
-        db_index=False,
-    )
-    hour = models.DateTimeField()
+    # Both foreign keys are indexed by each rollup's composite indexes.
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, db_index=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, db_index=False)
     executions = models.PositiveIntegerField(default=0)
     errors = models.PositiveIntegerField(default=0)
     timeouts = models.PositiveIntegerField(default=0)
@@ -141,6 +131,18 @@ class HourlyStat(models.Model):
     mobile = models.PositiveIntegerField(default=0)
     tablet = models.PositiveIntegerField(default=0)
     total_time_ms = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class HourlyStat(RollupRow):
+    """One playbook's executions in one hour (UTC): what dashboards read instead of raw rows.
+
+    Kept by the write path in the same transaction as the execution, so its sums always equal
+    the counters; retention may delete old executions and leaves these rows alone."""
+
+    hour = models.DateTimeField()
 
     class Meta:
         ordering = ["hour"]
@@ -155,3 +157,22 @@ class HourlyStat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.workflow_id} @ {self.hour:%Y-%m-%d %H}:00"
+
+
+class DailyStat(RollupRow):
+    """One playbook's executions in one UTC day: the hourly rows of that day added up, kept in
+    the same transaction. Long ranges read these, and hourly rows only at their edges."""
+
+    day = models.DateField()
+
+    class Meta:
+        ordering = ["day"]
+        constraints = [
+            models.UniqueConstraint(fields=["workflow", "day"], name="daily_stat_workflow_day"),
+        ]
+        indexes = [
+            models.Index(fields=["owner", "day"], name="daily_stat_owner_day_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workflow_id} @ {self.day:%Y-%m-%d}"

@@ -1,18 +1,23 @@
 """The read side: what the dashboards show, from scoped querysets and a period.
 
-Counts come from the hourly rollup (kept in the write transaction, so they equal the counters);
+Counts come from the daily and hourly rollups (kept in the write transaction, so they equal
+the counters): whole UTC days from the daily rows, the hours at a range's edges from the
+hourly ones;
 timings and breakdowns that need single executions read a bounded window of the newest ones
 through an index, so no page scans all executions whatever their number."""
 
 import math
-from collections import Counter
+import operator
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db.models import Max, QuerySet, Sum
 
-from analytics.models import AnalyticsEvent, Execution, HourlyStat
+from analytics.models import AnalyticsEvent, DailyStat, Execution, HourlyStat
 from workflows.models import Workflow
 
 TIMING_SAMPLE = 1000
@@ -57,6 +62,15 @@ class Totals:
     def average_ms(self) -> float | None:
         return self.total_time_ms / self.executions if self.executions else None
 
+    def __add__(self, other: "Totals") -> "Totals":
+        return Totals(*(getattr(self, n) + getattr(other, n) for n in TOTAL_FIELDS))
+
+    def __sub__(self, other: "Totals") -> "Totals":
+        return Totals(*(getattr(self, n) - getattr(other, n) for n in TOTAL_FIELDS))
+
+
+ZERO = Totals()
+
 
 @dataclass(frozen=True)
 class Timing:
@@ -100,64 +114,134 @@ class ActionRow:
 TOTAL_FIELDS = ("executions", "errors", "timeouts", "total_time_ms", "desktop", "mobile", "tablet")
 
 
-def stats_for_user(user) -> QuerySet[HourlyStat]:
-    return (
-        HourlyStat.objects.filter(owner=user)
-        if user.is_authenticated
-        else HourlyStat.objects.none()
-    )
-
-
 def executions_for_user(user) -> QuerySet[Execution]:
     if not user.is_authenticated:
         return Execution.objects.none()
     return Execution.objects.filter(owner=user)
 
 
-def in_period(stats: QuerySet[HourlyStat], period: Period) -> QuerySet[HourlyStat]:
-    # Hours are whole: an hour counts when it starts inside the period.
-    return stats.filter(hour__gte=_floor_hour(period.start), hour__lt=period.end)
+@dataclass(frozen=True)
+class Span:
+    """Whole UTC hours, from `start` (included) to `end` (excluded): the rollups' grain. An
+    hour counts when it starts inside the moments the span was made from."""
+
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def of(cls, start: datetime, end: datetime) -> "Span":
+        first = _hour_ceiling(start)
+        return cls(first, max(first, _hour_ceiling(end)))
+
+    def within(self, other: "Span") -> "Span":
+        start = min(max(self.start, other.start), other.end)
+        return Span(start, max(start, min(self.end, other.end)))
+
+    def pieces(self) -> tuple[list[date], list[datetime], list[datetime]]:
+        """The UTC days to read whole, the hours to add and the hours to take away: a day the
+        span covers mostly is read as the day less the hours it leaves out."""
+        days: list[date] = []
+        plus: list[datetime] = []
+        minus: list[datetime] = []
+        day_start = self.start.replace(hour=0)
+        while day_start < self.end:
+            day_end = day_start + timedelta(days=1)
+            first, last = max(self.start, day_start), min(self.end, day_end)
+            if (first, last) == (day_start, day_end):
+                days.append(day_start.date())
+            elif last - first <= timedelta(hours=12):
+                plus += _hours(first, last)
+            else:
+                days.append(day_start.date())
+                minus += _hours(day_start, first) + _hours(last, day_end)
+            day_start = day_end
+        return days, plus, minus
+
+
+def _hour_ceiling(moment: datetime) -> datetime:
+    moment = moment.astimezone(UTC)
+    hour = moment.replace(minute=0, second=0, microsecond=0)
+    return hour if hour == moment else hour + timedelta(hours=1)
+
+
+def _hours(start: datetime, end: datetime) -> list[datetime]:
+    return [start + timedelta(hours=n) for n in range(int((end - start) / timedelta(hours=1)))]
+
+
+def day_spans(period: Period, tz: ZoneInfo) -> dict[date, Span]:
+    """The period's part of each local day it touches (the chart's bars)."""
+    whole = Span.of(period.start, period.end)
+    spans = {}
+    for day in period.days(tz):
+        midnight = datetime.combine(day, time.min, tzinfo=tz)
+        next_midnight = datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz)
+        spans[day] = Span.of(midnight, next_midnight).within(whole)
+    return spans
+
+
+def day_counts(sums: Mapping[Any, "Totals"], period: Period, tz: ZoneInfo) -> list[DayCount]:
+    """The chart's bars from the totals of `day_spans`."""
+    return [
+        DayCount(day, sums[day].executions, sums[day].errors + sums[day].timeouts)
+        for day in period.days(tz)
+    ]
 
 
 @dataclass(frozen=True)
-class Hours:
-    """A rollup (an owner's or one playbook's) summed per hour since a moment: one query,
-    from which a page takes its totals, counts and days instead of scanning it again."""
+class Rollups:
+    """An owner's hourly and daily rollups (or one playbook's), scoped by owner: sums over
+    any whole hours from whole days where it can, hourly rows only for the rest."""
 
-    rows: list[tuple[datetime, Totals]]
+    hourly: QuerySet[HourlyStat]
+    daily: QuerySet[DailyStat]
 
-    def totals(self, period: Period) -> Totals:
-        start = _floor_hour(period.start)
-        return _sum(t for hour, t in self.rows if start <= hour < period.end)
+    @classmethod
+    def for_user(cls, user) -> "Rollups":
+        if not user.is_authenticated:
+            return cls(HourlyStat.objects.none(), DailyStat.objects.none())
+        return cls(HourlyStat.objects.filter(owner=user), DailyStat.objects.filter(owner=user))
 
-    def since(self, moment: datetime) -> int:
-        start = _floor_hour(moment)
-        return sum(t.executions for hour, t in self.rows if hour >= start)
+    def of_playbook(self, workflow: Workflow) -> "Rollups":
+        return Rollups(self.hourly.filter(workflow=workflow), self.daily.filter(workflow=workflow))
 
-    def by_day(self, period: Period, tz: ZoneInfo) -> list[DayCount]:
-        days = {day: DayCount(day) for day in period.days(tz)}
-        start = _floor_hour(period.start)
-        for hour, t in self.rows:
-            day = days.get(hour.astimezone(tz).date())
-            if day is not None and start <= hour < period.end:
-                day.executions += t.executions
-                day.errors += t.errors + t.timeouts
-        return list(days.values())
+    def totals(self, spans: Mapping[Any, Span]) -> dict[Any, "Totals"]:
+        """The totals over each span (two queries however many spans)."""
+        pieces = {key: span.pieces() for key, span in spans.items()}
+        days = {day for needed, _, _ in pieces.values() for day in needed}
+        hours = {hour for _, plus, minus in pieces.values() for hour in plus + minus}
+        by_day = _sums_by(self.daily.filter(day__in=days), "day") if days else {}
+        by_hour = _sums_by(self.hourly.filter(hour__in=hours), "hour") if hours else {}
+        return {
+            key: _sum(by_day.get(day, ZERO) for day in needed)
+            + _sum(by_hour.get(hour, ZERO) for hour in plus)
+            - _sum(by_hour.get(hour, ZERO) for hour in minus)
+            for key, (needed, plus, minus) in pieces.items()
+        }
+
+    def per_playbook(self, span: Span) -> dict[int, "Totals"]:
+        """Each playbook's totals over the span, by workflow pk (at most three queries)."""
+        days, plus, minus = span.pieces()
+        sums: dict[int, Totals] = defaultdict(Totals)
+        for rollup, bucket, buckets, sign in (
+            (self.daily, "day", days, operator.add),
+            (self.hourly, "hour", plus, operator.add),
+            (self.hourly, "hour", minus, operator.sub),
+        ):
+            if not buckets:
+                continue
+            rows = rollup.filter(**{f"{bucket}__in": buckets})
+            for workflow_pk, totals in _sums_by(rows, "workflow").items():
+                sums[workflow_pk] = sign(sums[workflow_pk], totals)
+        return dict(sums)
 
 
-def hourly(stats: QuerySet[HourlyStat], since: datetime) -> Hours:
-    rows = (
-        stats.filter(hour__gte=_floor_hour(since))
-        .values("hour")
-        .annotate(**{name: Sum(name) for name in TOTAL_FIELDS})
-        .order_by()
-    )
-    return Hours([(row["hour"], Totals(**{n: row[n] for n in TOTAL_FIELDS})) for row in rows])
+def _sum(items: Iterable[Totals]) -> Totals:
+    return sum(items, start=ZERO)
 
 
-def _sum(items) -> Totals:
-    items = list(items)
-    return Totals(**{name: sum(getattr(t, name) for t in items) for name in TOTAL_FIELDS})
+def _sums_by(rows: QuerySet, key: str) -> dict[Any, "Totals"]:
+    grouped = rows.values(key).annotate(**{name: Sum(name) for name in TOTAL_FIELDS}).order_by()
+    return {row[key]: Totals(**{name: row[name] for name in TOTAL_FIELDS}) for row in grouped}
 
 
 def device_breakdown(totals: Totals) -> list[tuple[str, int]]:
@@ -168,20 +252,15 @@ def device_breakdown(totals: Totals) -> list[tuple[str, int]]:
 
 def combined(rows: list["PlaybookRow"]) -> Totals:
     """The totals of several playbooks, added up without another query."""
-    return Totals(**{name: sum(getattr(row.totals, name) for row in rows) for name in TOTAL_FIELDS})
+    return _sum(row.totals for row in rows)
 
 
 def playbook_rows(
-    workflows: QuerySet[Workflow], stats: QuerySet[HourlyStat], period: Period
+    workflows: QuerySet[Workflow], rollups: Rollups, period: Period
 ) -> list[PlaybookRow]:
-    """Every playbook with its totals over the period (two queries whatever their number)."""
-    sums = {
-        row["workflow"]: Totals(**{name: row[name] or 0 for name in TOTAL_FIELDS})
-        for row in in_period(stats, period)
-        .values("workflow")
-        .annotate(**{name: Sum(name) for name in TOTAL_FIELDS})
-    }
-    return [PlaybookRow(workflow, sums.get(workflow.pk, Totals())) for workflow in workflows]
+    """Every playbook with its totals over the period (a bounded number of queries)."""
+    sums = rollups.per_playbook(Span.of(period.start, period.end))
+    return [PlaybookRow(workflow, sums.get(workflow.pk, ZERO)) for workflow in workflows]
 
 
 def ranked_playbooks(rows: list[PlaybookRow], *, worst: bool = False, limit: int = 5) -> list:
@@ -267,10 +346,6 @@ def filter_executions(executions: QuerySet[Execution], filters: dict) -> QuerySe
     if filters.get("end"):
         executions = executions.filter(executed_at__lt=filters["end"])
     return executions.order_by("-executed_at", "-pk")
-
-
-def _floor_hour(moment: datetime) -> datetime:
-    return moment.replace(minute=0, second=0, microsecond=0)
 
 
 @dataclass(frozen=True)

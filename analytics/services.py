@@ -3,7 +3,7 @@
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import psycopg
@@ -13,7 +13,7 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
-from analytics.models import AnalyticsEvent, Execution, HourlyStat
+from analytics.models import AnalyticsEvent, DailyStat, Execution, HourlyStat
 from workflows.models import Site, SiteOrigin, Workflow
 
 
@@ -103,7 +103,7 @@ def _write(owner, rows: list[tuple[int, Mapping[str, Any]]], now) -> list[Record
                 # A late delivery never moves last_run backwards.
                 last_run=Greatest(Coalesce("last_run", Value(latest)), Value(latest)),
             )
-        _count_in_hourly_stats(executions)
+        _count_in_rollups(executions)
     return [RecordedExecution(execution.execution_id, created=True) for execution in executions]
 
 
@@ -153,58 +153,54 @@ def _event_data(action: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-HOURLY_TABLE = HourlyStat._meta.db_table
-HOURLY_COLUMNS = (
-    "workflow_id, owner_id, hour, executions, errors, timeouts, desktop, mobile, tablet,"
-    " total_time_ms"
-)
-HOURLY_UPSERT = f"""
-    INSERT INTO {HOURLY_TABLE} ({HOURLY_COLUMNS}) {{rows}}
-    ON CONFLICT (workflow_id, hour) DO UPDATE SET
-        executions = {HOURLY_TABLE}.executions + excluded.executions,
-        errors = {HOURLY_TABLE}.errors + excluded.errors,
-        timeouts = {HOURLY_TABLE}.timeouts + excluded.timeouts,
-        desktop = {HOURLY_TABLE}.desktop + excluded.desktop,
-        mobile = {HOURLY_TABLE}.mobile + excluded.mobile,
-        tablet = {HOURLY_TABLE}.tablet + excluded.tablet,
-        total_time_ms = {HOURLY_TABLE}.total_time_ms + excluded.total_time_ms
-"""
+ROLLUP_SUMS = ("executions", "errors", "timeouts", "desktop", "mobile", "tablet", "total_time_ms")
 
 
-def _count_in_hourly_stats(executions: list[Execution]) -> None:
-    """One upsert for all the executions' hours. An increment on conflict: the ORM's upsert
-    can only overwrite values."""
-    sums: dict[tuple[int, datetime], list[int]] = defaultdict(lambda: [0] * 7)
-    for execution in executions:
-        row = sums[(execution.workflow_id, _hour_of(execution.executed_at))]
-        for position, value in enumerate(_hourly_increments(execution)):
-            row[position] += value
+def _rollup_upsert(model: type[HourlyStat | DailyStat], bucket: str) -> str:
+    """INSERT `{rows}` into a rollup, adding to the rows already there (the ORM's upsert can
+    only overwrite)."""
+    table = model._meta.db_table
+    additions = ", ".join(f"{name} = {table}.{name} + excluded.{name}" for name in ROLLUP_SUMS)
+    return (
+        f"INSERT INTO {table} (workflow_id, owner_id, {bucket}, {', '.join(ROLLUP_SUMS)}) {{rows}}"
+        f" ON CONFLICT (workflow_id, {bucket}) DO UPDATE SET {additions}"
+    )
+
+
+HOURLY_UPSERT = _rollup_upsert(HourlyStat, "hour")
+DAILY_UPSERT = _rollup_upsert(DailyStat, "day")
+
+
+def _count_in_rollups(executions: list[Execution]) -> None:
+    """One upsert per rollup for all the executions' hours, and days."""
     owner_id = executions[0].owner_id
-    params: list[Any] = []
-    for (workflow_pk, hour), row in sorted(sums.items()):
-        params += [workflow_pk, owner_id, connection.ops.adapt_datetimefield_value(hour), *row]
-    placeholders = ", ".join(["(" + ", ".join(["%s"] * 10) + ")"] * len(sums))
-    with connection.cursor() as cursor:
-        cursor.execute(HOURLY_UPSERT.format(rows=f"VALUES {placeholders}"), params)
+    for upsert, bucket_of, adapt in (
+        (HOURLY_UPSERT, _hour_of, connection.ops.adapt_datetimefield_value),
+        (DAILY_UPSERT, _day_of, connection.ops.adapt_datefield_value),
+    ):
+        sums: dict[tuple[int, datetime | date], list[int]] = defaultdict(lambda: [0] * 7)
+        for execution in executions:
+            row = sums[(execution.workflow_id, bucket_of(execution.executed_at))]
+            for position, value in enumerate(_rollup_increments(execution)):
+                row[position] += value
+        params: list[Any] = []
+        for (workflow_pk, bucket), row in sorted(sums.items()):
+            params += [workflow_pk, owner_id, adapt(bucket), *row]
+        placeholders = ", ".join(["(" + ", ".join(["%s"] * 10) + ")"] * len(sums))
+        with connection.cursor() as cursor:
+            cursor.execute(upsert.format(rows=f"VALUES {placeholders}"), params)
 
 
 def _hour_of(moment: datetime) -> datetime:
-    return moment.replace(minute=0, second=0, microsecond=0)
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-HOURLY_INCREMENTS = (
-    "executions",
-    "errors",
-    "timeouts",
-    "desktop",
-    "mobile",
-    "tablet",
-    "execution_time_ms",
-)
+def _day_of(moment: datetime) -> date:
+    return moment.astimezone(UTC).date()
 
 
-def _hourly_increments(execution: Execution) -> tuple[int, ...]:
-    """What one execution adds to its hour (HOURLY_INCREMENTS)."""
+def _rollup_increments(execution: Execution) -> tuple[int, ...]:
+    """What one execution adds to its hour and its day (ROLLUP_SUMS)."""
     return (
         1,
         int(execution.status == Execution.Status.ERROR),
@@ -215,6 +211,9 @@ def _hourly_increments(execution: Execution) -> tuple[int, ...]:
         execution.execution_time_ms,
     )
 
+
+ROLLUP_ROW = f"""SELECT execution.workflow_id, execution.owner_id, {{bucket}},
+    {", ".join(f"%({name})s" for name in ROLLUP_SUMS)} FROM execution"""
 
 # The whole write of one execution in one statement (one round trip, one transaction): the
 # site key, its owner, the origin and the workflow are checked in the same statement that
@@ -259,15 +258,8 @@ events AS (
     FROM execution,
         jsonb_to_recordset(%(actions)s) AS action (event_type text, selector text, data jsonb)
 ),
-rollup AS ({
-    HOURLY_UPSERT.format(
-        rows='''
-    SELECT execution.workflow_id, execution.owner_id, %(hour)s, %(executions)s,
-        %(errors)s, %(timeouts)s, %(desktop)s, %(mobile)s, %(tablet)s, %(execution_time_ms)s
-    FROM execution'''
-    )
-}
-)
+hourly AS ({HOURLY_UPSERT.format(rows=ROLLUP_ROW.format(bucket="%(hour)s"))}),
+daily AS ({DAILY_UPSERT.format(rows=ROLLUP_ROW.format(bucket="%(day)s"))})
 SELECT count(*) FROM execution
 """
 
@@ -293,7 +285,8 @@ def record_for_site_key(
         "workflow_id": fields["workflow_id"],
         "public_id": execution.public_id,
         "hour": _hour_of(execution.executed_at),
-        **dict(zip(HOURLY_INCREMENTS, _hourly_increments(execution), strict=True)),
+        "day": _day_of(execution.executed_at),
+        **dict(zip(ROLLUP_SUMS, _rollup_increments(execution), strict=True)),
         "actions": Jsonb(
             [
                 {

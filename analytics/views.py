@@ -67,25 +67,29 @@ def overview(request: HttpRequest) -> HttpResponse:
     tz = timezone.get_current_timezone()
     range_form = RangeForm.for_request(request.GET, default="7d")
     period = range_form.period(tz)
-    stats = queries.stats_for_user(request.user)
+    rollups = queries.Rollups.for_user(request.user)
     now = timezone.localtime(timezone=tz)
     month = RangeForm({"range": "30d"}).period(tz)
     executions = queries.executions_for_user(request.user)
-    rows = queries.playbook_rows(workflows, stats, period)
-    # One pass over the month's rollup for the counts, the month's totals and the chart.
-    hours = queries.hourly(stats, month.start)
+    rows = queries.playbook_rows(workflows, rollups, period)
+    # The counts, the month's totals and the chart from one read of each rollup.
+    Span = queries.Span
+    sums = rollups.totals(
+        {
+            "today": Span.of(now.replace(hour=0, minute=0, second=0, microsecond=0), now),
+            "week": Span.of(RangeForm({"range": "7d"}).period(tz).start, now),
+            "month": Span.of(month.start, month.end),
+            **queries.day_spans(month, tz),
+        }
+    )
     context = {
         "range_form": range_form,
         "period": period,
-        "counts": {
-            "today": hours.since(now.replace(hour=0, minute=0, second=0, microsecond=0)),
-            "week": hours.since(RangeForm({"range": "7d"}).period(tz).start),
-            "month": hours.since(month.start),
-        },
-        "month_totals": hours.totals(month),
+        "counts": {name: sums[name].executions for name in ("today", "week", "month")},
+        "month_totals": sums["month"],
         "timing": queries.recent_timing(executions.filter(executed_at__gte=month.start)),
         "active_playbooks": workflows.active().count(),
-        "chart": daily_chart(hours.by_day(month, tz)),
+        "chart": daily_chart(queries.day_counts(sums, month, tz)),
         "top": queries.ranked_playbooks(rows),
         "feed": executions.select_related("workflow").order_by("-executed_at", "-pk")[:FEED_SIZE],
         "poll_urls": _poll_urls(request, version, ("live",)),
@@ -105,7 +109,7 @@ def playbook_list(request: HttpRequest) -> HttpResponse:
         workflows = workflows.filter(name__icontains=search)
     sort = request.GET.get("sort", "name")
     period = RangeForm({"range": "30d"}).period(timezone.get_current_timezone())
-    rows = queries.playbook_rows(workflows, queries.stats_for_user(request.user), period)
+    rows = queries.playbook_rows(workflows, queries.Rollups.for_user(request.user), period)
     rows.sort(key=PLAYBOOK_SORTS.get(sort, PLAYBOOK_SORTS["name"]))
     context = {
         "rows": rows,
@@ -142,9 +146,11 @@ def playbook_detail(request: HttpRequest, public_id) -> HttpResponse:
     tz = timezone.get_current_timezone()
     range_form = RangeForm.for_request(request.GET, default="30d")
     period = range_form.period(tz)
-    stats = queries.stats_for_user(request.user).filter(workflow=workflow)
-    hours = queries.hourly(stats, period.start)
-    totals = hours.totals(period)
+    rollups = queries.Rollups.for_user(request.user).of_playbook(workflow)
+    sums = rollups.totals(
+        {"period": queries.Span.of(period.start, period.end), **queries.day_spans(period, tz)}
+    )
+    totals = sums["period"]
     history_form = HistoryFilterForm(request.GET)
     history = queries.filter_executions(
         Execution.objects.filter(workflow=workflow), history_form.filters(tz)
@@ -154,7 +160,7 @@ def playbook_detail(request: HttpRequest, public_id) -> HttpResponse:
         "range_form": range_form,
         "period": period,
         "totals": totals,
-        "chart": daily_chart(hours.by_day(period, tz)),
+        "chart": daily_chart(queries.day_counts(sums, period, tz)),
         "devices": shares(queries.device_breakdown(totals)),
         "triggers": shares(queries.trigger_breakdown(workflow)),
         "timing": queries.recent_timing(Execution.objects.filter(workflow=workflow)),
@@ -177,25 +183,28 @@ def explore(request: HttpRequest) -> HttpResponse:
     tz = timezone.get_current_timezone()
     range_form = RangeForm.for_request(request.GET, default="7d")
     period = range_form.period(tz)
-    stats = queries.stats_for_user(request.user)
+    rollups = queries.Rollups.for_user(request.user)
     executions = queries.executions_for_user(request.user)
     history_form = HistoryFilterForm(request.GET)
     history = queries.filter_executions(
         executions.select_related("workflow"), history_form.filters(tz)
     )
-    rows = queries.playbook_rows(workflows, stats, period)
+    rows = queries.playbook_rows(workflows, rollups, period)
     # The page's totals are the playbooks' added up; the chart and the previous period come
-    # from one more pass over the rollup.
+    # from one more read of each rollup.
     totals = queries.combined(rows)
-    hours = queries.hourly(stats, period.previous.start)
+    previous = period.previous
+    sums = rollups.totals(
+        {"previous": queries.Span.of(previous.start, previous.end), **queries.day_spans(period, tz)}
+    )
     in_period = executions.filter(executed_at__gte=period.start, executed_at__lt=period.end)
     context = {
         "range_form": range_form,
         "period": period,
         "totals": totals,
-        "change": queries.compare(totals, hours.totals(period.previous)),
+        "change": queries.compare(totals, sums["previous"]),
         "timing": queries.recent_timing(in_period),
-        "chart": daily_chart(hours.by_day(period, tz)),
+        "chart": daily_chart(queries.day_counts(sums, period, tz)),
         "devices": shares(queries.device_breakdown(totals)),
         "top": queries.ranked_playbooks(rows),
         "worst": queries.ranked_playbooks(rows, worst=True),

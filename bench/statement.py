@@ -5,7 +5,7 @@ record as its values, `:n` choosing the playbook (see seed.py) and the site key 
 
 import os
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from django.db import connection
 from psycopg import ClientCursor
@@ -17,6 +17,7 @@ WORKFLOW = uuid.UUID("11111111-1111-4111-8111-111111111111")
 PUBLIC_ID = uuid.UUID("22222222-2222-4222-8222-222222222222")
 EXECUTED = datetime(2001, 1, 1, 1, 1, 1, tzinfo=UTC)
 HOUR = datetime(2002, 2, 2, 2, tzinfo=UTC)
+DAY = date(2003, 3, 3)
 actions = [
     {"name": "Replace Text", "selector": ".a", "execution_time_ms": 4},
     {"name": "Add Class", "selector": ".b", "execution_time_ms": 2},
@@ -27,8 +28,9 @@ params = {
     "public_id": PUBLIC_ID, "status": "success", "execution_time_ms": 250,
     "page_url": "https://example.com/pricing", "session_id": "s", "device_type": "desktop",
     "trigger_name": "UTM Parameters", "client_user_id": "", "client_execution_id": None,
-    "executed_at": EXECUTED, "received_at": EXECUTED, "hour": HOUR,
+    "executed_at": EXECUTED, "received_at": EXECUTED, "hour": HOUR, "day": DAY,
     "executions": 1, "errors": 0, "timeouts": 0, "desktop": 1, "mobile": 0, "tablet": 0,
+    "total_time_ms": 250,
     "actions": Jsonb([
         {"event_type": _event_type(action), "selector": action["selector"],
          "data": _event_data(action)}
@@ -43,6 +45,7 @@ for sentinel, expression in {
     f"'{PUBLIC_ID.hex}'::uuid": "gen_random_uuid()",
     "'2001-01-01 01:01:01+00:00'::timestamptz": "now()",
     "'2002-02-02 02:00:00+00:00'::timestamptz": "date_trunc('hour', now())",
+    "'2003-03-03'::date": "(now() AT TIME ZONE 'UTC')::date",
 }.items():
     assert sentinel in sql, (sentinel, sql)
     sql = sql.replace(sentinel, expression)

@@ -1,5 +1,5 @@
 -- The tracking transaction as SQL: one execution, its counter, three action events and the
--- hourly rollup, exactly the rows the endpoint writes. :wid is chosen by run.py.
+-- hourly and daily rollups, exactly the rows the endpoint writes. :wid is chosen by run.py.
 BEGIN;
 INSERT INTO analytics_execution (public_id, workflow_id, owner_id, status, execution_time_ms,
     page_url, session_id, device_type, trigger_name, client_user_id, client_execution_id,
@@ -20,4 +20,10 @@ INSERT INTO analytics_hourlystat (workflow_id, owner_id, hour, executions, error
   ON CONFLICT (workflow_id, hour) DO UPDATE SET executions = analytics_hourlystat.executions + 1,
     desktop = analytics_hourlystat.desktop + 1,
     total_time_ms = analytics_hourlystat.total_time_ms + excluded.total_time_ms;
+INSERT INTO analytics_dailystat (workflow_id, owner_id, day, executions, errors, timeouts,
+    desktop, mobile, tablet, total_time_ms)
+  VALUES (:wid, :owner, (now() AT TIME ZONE 'UTC')::date, 1, 0, 0, 1, 0, 0, 250)
+  ON CONFLICT (workflow_id, day) DO UPDATE SET executions = analytics_dailystat.executions + 1,
+    desktop = analytics_dailystat.desktop + 1,
+    total_time_ms = analytics_dailystat.total_time_ms + excluded.total_time_ms;
 END;

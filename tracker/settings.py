@@ -228,8 +228,8 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-# Rate limits of the tracking endpoint (django-ratelimit rate strings): per client IP and per
-# site key. The defaults are far above what one visitor or one busy site sends.
+# Rate limits of the tracking endpoint (rates as django-ratelimit writes them): per client IP and
+# per site key. The defaults are far above what one visitor or one busy site sends.
 TRACKING_RATELIMIT_IP = env_str("TRACKING_RATELIMIT_IP", "1200/m")
 TRACKING_RATELIMIT_SITE = env_str("TRACKING_RATELIMIT_SITE", "60000/m")
 # Behind a proxy, the request header (META key) that holds the client address.

@@ -7,7 +7,7 @@ from django.db.models import Sum
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analytics.models import Execution, HourlyStat
+from analytics.models import DailyStat, Execution, HourlyStat
 from analytics.tests.helpers import execution_body, post_execution
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
@@ -74,8 +74,9 @@ def test_generated_bodies_never_answer_5xx_and_never_half_write(
         assert answer["errors"]
     alice_workflow.refresh_from_db()
     rows = Execution.objects.filter(workflow=alice_workflow).count()
-    rolled_up = HourlyStat.objects.aggregate(total=Sum("executions"))["total"] or 0
-    assert alice_workflow.executions == rows == rolled_up
+    hourly = HourlyStat.objects.aggregate(total=Sum("executions"))["total"] or 0
+    daily = DailyStat.objects.aggregate(total=Sum("executions"))["total"] or 0
+    assert alice_workflow.executions == rows == hourly == daily
 
 
 @FUZZ
