@@ -50,6 +50,9 @@ SCENARIOS = [
     Scenario("single", 1, False, "1 execution per request, 1,000 playbooks"),
     Scenario("hot", 1, True, "1 execution per request, one hot playbook"),
     Scenario("batch50", 50, False, "50 executions per request, 1,000 playbooks"),
+    # What the stack costs before any work: a CORS preflight without Origin (no database,
+    # no cache) through the same middleware and view.
+    Scenario("floor", 0, False, "framework floor: a preflight, no I/O"),
 ]
 
 
@@ -110,6 +113,8 @@ def main() -> None:
                 results[scenario.name]["app"].append(
                     endpoint_run(port, app.pid, ids, site_key, scenario.batch, args)
                 )
+                if scenario.batch == 0:
+                    continue
                 print(f"run {run}/{args.runs} {scenario.name}: pgbench", flush=True)
                 pk_range = (int(first_pk), int(first_pk) if scenario.hot else int(last_pk))
                 results[scenario.name]["pg"].append(
@@ -222,13 +227,14 @@ def endpoint_run(port: int, app_pid: int, ids: Path, key: str, batch: int, args)
     requests = int(found["requests"])
     seconds = int(found["duration_us"]) / 1e6
     executions = requests * batch
+    per = executions or requests  # CPU per 1,000 requests when they carry no executions
     return Measure(
         requests_per_s=requests / seconds,
         executions_per_s=executions / seconds,
         p50_ms=int(found["p50_us"]) / 1000,
         p99_ms=int(found["p99_us"]) / 1000,
-        app_cpu_per_1000=1000 * app_cpu / executions,
-        pg_cpu_per_1000=1000 * pg_cpu / executions,
+        app_cpu_per_1000=1000 * app_cpu / per,
+        pg_cpu_per_1000=1000 * pg_cpu / per,
         errors=int(found["errors"]) + int(found["status_errors"]),
     )
 
@@ -327,7 +333,15 @@ def report(results: dict, exact: dict, args) -> None:
         if scenario.name not in results:
             continue
         runs = results[scenario.name]
-        app, pg = median(runs["app"]), median(runs["pg"])
+        app = median(runs["app"])
+        if not runs["pg"]:
+            lines.append(
+                f"| {scenario.name}: {scenario.description} | {app.requests_per_s:,.0f} | – |"
+                f" {app.p50_ms:.1f} | {app.p99_ms:.1f} | {app.app_cpu_per_1000:.2f} per 1k requests"
+                f" | – | – | – | – | – | {app.errors:.0f} |"
+            )
+            continue
+        pg = median(runs["pg"])
         statement = median(runs["pg_statement"]) if runs["pg_statement"] else None
         errors = app.errors + pg.errors + (statement.errors if statement else 0)
         lines.append(
@@ -348,6 +362,13 @@ def report(results: dict, exact: dict, args) -> None:
         single = median(results["single"]["app"]).executions_per_s
         batch = median(results["batch50"]["app"]).executions_per_s
         lines.append(f"Batched executions/s over single-execution posts: {batch / single:.1f}×.")
+    if {"single", "floor"} <= results.keys():
+        single = median(results["single"]["app"]).requests_per_s
+        floor = median(results["floor"]["app"]).requests_per_s
+        lines.append(
+            f"Single-execution posts run at {single / floor:.0%} of the framework floor's"
+            " request rate (same gunicorn, middleware and view, no work)."
+        )
     lines.append(
         f"After the run: counters {exact['counters']:,}, execution rows {exact['rows']:,},"
         f" hourly rollup {exact['rolled_up']:,}"

@@ -1,5 +1,6 @@
 -- wrk: POST executions to the tracking endpoint, as the site script does (text/plain, key in body).
--- Reads BENCH_IDS (one workflow id per line), BENCH_KEY, BENCH_BATCH (executions per request).
+-- Reads BENCH_IDS (one workflow id per line), BENCH_KEY, BENCH_BATCH (executions per request;
+-- 0 sends a preflight instead: the framework floor).
 local ids = {}
 for line in io.lines(os.getenv("BENCH_IDS")) do ids[#ids + 1] = line end
 local key = os.getenv("BENCH_KEY")
@@ -18,6 +19,9 @@ end
 
 request = function()
   counter = counter + 1
+  if batch == 0 then  -- the framework floor: a CORS preflight, no body, no I/O
+    return wrk.format("OPTIONS", "/api/track-execution")
+  end
   local body
   if batch == 1 then
     body = record():sub(1, -2) .. ',"siteKey":"' .. key .. '"}'
