@@ -2,13 +2,14 @@
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 import psycopg
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Value
+from django.db.models import Case, F, Value, When
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from psycopg.types.json import Jsonb
@@ -83,6 +84,16 @@ def _write(owner, rows: list[tuple[int, Mapping[str, Any]]], now) -> list[Record
     executions = [_execution(owner, workflow_pk, item, now) for workflow_pk, item in rows]
     if not executions:
         return []
+    items = [item for _, item in rows]
+    if connection.vendor == "postgresql":
+        _write_in_one_statement(owner, executions, items)
+    else:
+        _write_with_the_orm(executions, items)
+    return [RecordedExecution(execution.execution_id, created=True) for execution in executions]
+
+
+def _write_with_the_orm(executions: list[Execution], items: list[Mapping[str, Any]]) -> None:
+    """`_write` on any database: a statement per table, one upsert per rollup."""
     runs: dict[int, list[datetime]] = defaultdict(list)
     for execution in executions:
         runs[execution.workflow_id].append(execution.executed_at)
@@ -92,19 +103,30 @@ def _write(owner, rows: list[tuple[int, Mapping[str, Any]]], now) -> list[Record
         Execution.objects.bulk_create(executions)
         AnalyticsEvent.objects.bulk_create(
             _event(action, execution=execution)
-            for execution, (_, item) in zip(executions, rows, strict=True)
+            for execution, item in zip(executions, items, strict=True)
             for action in item.get("actions", ())
         )
-        # In primary key order, so that two batches never wait for each other's rows.
-        for workflow_pk, moments in sorted(runs.items()):
-            latest = max(moments)
-            Workflow.objects.filter(pk=workflow_pk).update(
-                executions=F("executions") + len(moments),
-                # A late delivery never moves last_run backwards.
-                last_run=Greatest(Coalesce("last_run", Value(latest)), Value(latest)),
-            )
+        _count_runs(runs)
         _count_in_rollups(executions)
-    return [RecordedExecution(execution.execution_id, created=True) for execution in executions]
+
+
+def _count_runs(runs: dict[int, list[datetime]]) -> None:
+    """One UPDATE for every playbook's counter and last run, after locking their rows in
+    primary key order, so that two batches never wait for each other's rows."""
+    pks = sorted(runs)
+    playbooks = Workflow.objects.filter(pk__in=pks)
+    if len(pks) > 1:
+        list(playbooks.order_by("pk").select_for_update().values_list("pk", flat=True))
+
+    def per_playbook(value_of) -> Case:
+        return Case(*(When(pk=pk, then=Value(value_of(runs[pk]))) for pk in pks))
+
+    latest = per_playbook(max)
+    playbooks.update(
+        executions=F("executions") + per_playbook(len),
+        # A late delivery never moves last_run backwards.
+        last_run=Greatest(Coalesce("last_run", latest), latest),
+    )
 
 
 def _execution(owner, workflow_pk: int, item: Mapping[str, Any], now) -> Execution:
@@ -212,6 +234,10 @@ def _rollup_increments(execution: Execution) -> tuple[int, ...]:
     )
 
 
+ROLLUP_OF_ITEMS = f"""SELECT workflow_id, %(owner_id)s, {{bucket}},
+    {", ".join(f"sum({name})" for name in ROLLUP_SUMS)} FROM item
+    GROUP BY workflow_id, {{bucket}} ORDER BY workflow_id, {{bucket}}"""
+
 ROLLUP_ROW = f"""SELECT execution.workflow_id, execution.owner_id, {{bucket}},
     {", ".join(f"%({name})s" for name in ROLLUP_SUMS)} FROM execution"""
 
@@ -244,12 +270,6 @@ execution AS (
         DO NOTHING
     RETURNING id, workflow_id, owner_id
 ),
-counter AS (
-    UPDATE {Workflow._meta.db_table} workflow
-    SET executions = workflow.executions + 1,
-        last_run = GREATEST(COALESCE(workflow.last_run, %(executed_at)s), %(executed_at)s)
-    FROM execution WHERE workflow.id = execution.workflow_id
-),
 events AS (
     INSERT INTO {AnalyticsEvent._meta.db_table} (workflow_id, execution_id, event_type,
         element_selector, page_url, event_data, created_at)
@@ -257,6 +277,12 @@ events AS (
         %(page_url)s, action.data, %(executed_at)s
     FROM execution,
         jsonb_to_recordset(%(actions)s) AS action (event_type text, selector text, data jsonb)
+),
+counter AS (
+    UPDATE {Workflow._meta.db_table} workflow
+    SET executions = workflow.executions + 1,
+        last_run = GREATEST(COALESCE(workflow.last_run, %(executed_at)s), %(executed_at)s)
+    FROM execution WHERE workflow.id = execution.workflow_id
 ),
 hourly AS ({HOURLY_UPSERT.format(rows=ROLLUP_ROW.format(bucket="%(hour)s"))}),
 daily AS ({DAILY_UPSERT.format(rows=ROLLUP_ROW.format(bucket="%(day)s"))})
@@ -287,16 +313,7 @@ def record_for_site_key(
         "hour": _hour_of(execution.executed_at),
         "day": _day_of(execution.executed_at),
         **dict(zip(ROLLUP_SUMS, _rollup_increments(execution), strict=True)),
-        "actions": Jsonb(
-            [
-                {
-                    "event_type": _event_type(action),
-                    "selector": action.get("selector", ""),
-                    "data": _event_data(action),
-                }
-                for action in actions
-            ]
-        ),
+        "actions": Jsonb(_actions_document(actions)),
         **{
             name: getattr(execution, name)
             for name in (
@@ -312,11 +329,103 @@ def record_for_site_key(
     return RecordedExecution(execution.execution_id, created=True) if written else None
 
 
+def _actions_document(actions) -> list[dict[str, Any]]:
+    """An execution's events as the statements read them with jsonb_to_recordset."""
+    return [
+        {
+            "event_type": _event_type(action),
+            "selector": action.get("selector", ""),
+            "data": _event_data(action),
+        }
+        for action in actions
+    ]
+
+
 def _prepared_cursor():
     """A cursor that sends parameters apart from the statement (Django's inline them), so that
-    psycopg prepares a statement it sees again and PostgreSQL plans it once per connection."""
+    psycopg prepares a statement it sees again and PostgreSQL plans it once per connection.
+    Opened as Django opens its own: a persistent connection that died is replaced first."""
+    connection.close_if_health_check_failed()
     connection.ensure_connection()
     cursor = psycopg.Cursor(connection.connection)
     if connection.queries_logged:
         return connection.make_debug_cursor(cursor)
     return connection.make_cursor(cursor)
+
+
+# `_write` on PostgreSQL: the same rows in one statement, from one JSON document of the
+# executions. Rows and events first, then the rows other requests also write, in the same order
+# as the ORM version and the single statement: counters (locked in primary key order), hourly
+# and daily rollups (in key order).
+RECORD_ITEMS = f"""
+WITH item AS (
+    SELECT * FROM jsonb_to_recordset(%(items)s) AS item (public_id uuid, workflow_id bigint,
+        status text, execution_time_ms int, page_url text, session_id text, device_type text,
+        trigger_name text, client_user_id text, client_execution_id text,
+        executed_at timestamptz, received_at timestamptz, hour timestamptz, day date,
+        {", ".join(f"{name} bigint" for name in ROLLUP_SUMS)}, actions jsonb)
+),
+execution AS (
+    INSERT INTO {Execution._meta.db_table} (public_id, workflow_id, owner_id, status,
+        execution_time_ms, page_url, session_id, device_type, trigger_name, client_user_id,
+        client_execution_id, executed_at, received_at)
+    SELECT public_id, workflow_id, %(owner_id)s, status, execution_time_ms, page_url,
+        session_id, device_type, trigger_name, client_user_id, client_execution_id,
+        executed_at, received_at
+    FROM item
+    RETURNING id, public_id
+),
+events AS (
+    INSERT INTO {AnalyticsEvent._meta.db_table} (workflow_id, execution_id, event_type,
+        element_selector, page_url, event_data, created_at)
+    SELECT item.workflow_id, execution.id, action.event_type, action.selector, item.page_url,
+        action.data, item.executed_at
+    FROM execution JOIN item ON item.public_id = execution.public_id,
+        jsonb_to_recordset(item.actions) AS action (event_type text, selector text, data jsonb)
+),
+runs AS (
+    SELECT workflow_id, count(*) AS n, max(executed_at) AS latest FROM item GROUP BY workflow_id
+),
+locked AS (
+    SELECT workflow.id FROM {Workflow._meta.db_table} workflow
+    WHERE workflow.id IN (SELECT workflow_id FROM runs) ORDER BY workflow.id FOR UPDATE
+),
+counter AS (
+    UPDATE {Workflow._meta.db_table} workflow
+    SET executions = workflow.executions + runs.n,
+        last_run = GREATEST(COALESCE(workflow.last_run, runs.latest), runs.latest)
+    FROM runs WHERE workflow.id = runs.workflow_id AND workflow.id IN (SELECT id FROM locked)
+),
+hourly AS ({HOURLY_UPSERT.format(rows=ROLLUP_OF_ITEMS.format(bucket="hour"))}),
+daily AS ({DAILY_UPSERT.format(rows=ROLLUP_OF_ITEMS.format(bucket="day"))})
+SELECT count(*) FROM execution
+"""
+
+
+def _write_in_one_statement(
+    owner, executions: list[Execution], items: list[Mapping[str, Any]]
+) -> None:
+    document = [
+        {
+            **{
+                name: getattr(execution, name)
+                for name in (
+                    "workflow_id", "status", "execution_time_ms", "page_url", "session_id",
+                    "device_type", "trigger_name", "client_user_id", "client_execution_id",
+                )
+            },
+            "public_id": str(execution.public_id),
+            "executed_at": execution.executed_at.isoformat(),
+            "received_at": execution.received_at.isoformat(),
+            "hour": _hour_of(execution.executed_at).isoformat(),
+            "day": _day_of(execution.executed_at).isoformat(),
+            **dict(zip(ROLLUP_SUMS, _rollup_increments(execution), strict=True)),
+            "actions": _actions_document(item.get("actions", ())),
+        }
+        for execution, item in zip(executions, items, strict=True)
+    ]  # fmt: skip
+    # A statement is a transaction of its own; inside another one, a savepoint keeps that one
+    # usable when this fails (a repeated execution id, which `record_executions` handles).
+    savepoint = transaction.atomic() if connection.in_atomic_block else nullcontext()
+    with savepoint, _prepared_cursor() as cursor:
+        cursor.execute(RECORD_ITEMS, {"items": Jsonb(document), "owner_id": owner.pk})

@@ -8,9 +8,12 @@ from django.core.checks import run_checks
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from analytics.models import AnalyticsEvent, Execution, HourlyStat
+from analytics.models import AnalyticsEvent, DailyStat, Execution, HourlyStat
 from analytics.ratelimits import parse_rate
 from analytics.tests.helpers import execution_body, post_execution
+from workflows.models import Workflow
+
+SUMS = ("executions", "errors", "timeouts", "desktop", "mobile", "tablet", "total_time_ms")
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clean_cache", "frozen_window")]
 
@@ -167,3 +170,58 @@ def test_rates_read_like_django_ratelimit_and_a_bad_one_fails_the_checks(setting
     errors = [error for error in run_checks() if error.id == "analytics.E001"]
 
     assert [error.obj for error in errors] == ["TRACKING_RATELIMIT_SITE"]
+
+
+@pytest.mark.postgres
+def test_a_batch_is_authenticated_then_recorded_in_one_statement(
+    client, alice_workflow, django_assert_num_queries
+):
+    batch = {"executions": [execution_body(alice_workflow) for _ in range(20)]}
+
+    # The site key, the owner's playbooks, then everything else at once (in a savepoint here,
+    # since the test runs inside a transaction).
+    with django_assert_num_queries(3 + 2):
+        response = post_execution(client, batch, site=alice_workflow.site)
+
+    assert response.json()["recorded"] == 20
+    assert AnalyticsEvent.objects.count() == 20
+
+
+@pytest.mark.postgres
+def test_the_orm_write_for_other_databases_stores_what_the_statement_stores(
+    alice, alice_workflow, charlie_workflow
+):
+    from analytics import services
+
+    other = Workflow.objects.create(owner=alice, site=alice_workflow.site, name="Other")
+    now = timezone.now()
+    actions = [{"name": "Hide", "selector": ".x", "execution_time_ms": 3, "error": "gone"}]
+    items = [
+        {"workflow_id": None, "status": status, "execution_time_ms": ms, "device_type": device,
+         "page_url": "https://shop.example/", "started_at": now - timedelta(days=days),
+         "actions": actions}
+        for status, ms, device, days in [
+            ("success", 10, "mobile", 0), ("error", 20, "desktop", 0), ("timeout", 30, "", 2),
+        ]
+    ]  # fmt: skip
+
+    def record(write, workflow) -> tuple:
+        executions = [services._execution(alice, workflow.pk, item, now) for item in items]
+        write(executions, items)
+        workflow.refresh_from_db()
+        stored = Execution.objects.filter(workflow=workflow).order_by("executed_at", "status")
+        rollups = [
+            sorted(model.objects.filter(workflow=workflow).values_list(bucket, *SUMS))
+            for model, bucket in ((HourlyStat, "hour"), (DailyStat, "day"))
+        ]
+        return workflow.executions, workflow.last_run, [_stored(e) for e in stored], rollups
+
+    by_statement = record(
+        lambda executions, items: services._write_in_one_statement(alice, executions, items),
+        alice_workflow,
+    )
+    by_orm = record(services._write_with_the_orm, other)
+
+    assert by_statement == by_orm
+    assert by_statement[0] == 3
+    assert sum(row[1] for row in by_statement[3][1]) == 3  # the daily rows
