@@ -1,4 +1,4 @@
-"""The write path: recording one playbook execution."""
+"""The write path: recording playbook executions."""
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -39,15 +39,15 @@ def record_execution(*, owner, site: Site | None, **fields: Any) -> RecordedExec
 def record_executions(
     *, owner, site: Site | None, items: Sequence[Mapping[str, Any]]
 ) -> list[RecordedExecution | None]:
-    """Record executions of `owner`'s workflows: rows, events, counters, last run, rollup.
+    """Record executions of `owner`'s workflows: rows, events, counters, last run, rollups.
 
     Each item holds `workflow_id`, `status`, `execution_time_ms` and optionally `page_url`,
     `session_id`, `device_type`, `trigger_name`, `client_user_id`, `client_execution_id`,
     `started_at` and `actions`. Answers per item, in order: the recording, or None when the
-    workflow is not the owner's (or not on `site`). All go in one transaction with one
-    statement per table and one counter update per workflow. An item whose
-    `client_execution_id` this owner already recorded changes nothing and answers the first
-    recording (`created=False`), also when both arrive at once.
+    workflow is not the owner's (or not on `site`). All go in one transaction: one statement
+    on PostgreSQL, one per table elsewhere. An item whose `client_execution_id` this owner
+    already recorded changes nothing and answers the first recording (`created=False`), also
+    when both arrive at once.
     """
     workflows = Workflow.objects.for_user(owner).filter(
         public_id__in={item["workflow_id"] for item in items}
