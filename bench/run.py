@@ -293,12 +293,14 @@ def execution_rows() -> int:
 
 def check_counts() -> dict[str, int]:
     with psycopg.connect(f"{PG_URL}/{DATABASE}") as connection:
-        counters, rows, rolled_up = connection.execute(
+        counters, rows, hourly, daily = connection.execute(
             "SELECT (SELECT sum(executions) FROM workflows_workflow),"
             " (SELECT count(*) FROM analytics_execution),"
-            " (SELECT sum(executions) FROM analytics_hourlystat)"
+            " (SELECT sum(executions) FROM analytics_hourlystat),"
+            " (SELECT sum(executions) FROM analytics_dailystat)"
         ).fetchone()
-    return {"counters": int(counters), "rows": int(rows), "rolled_up": int(rolled_up)}
+    totals = {"counters": counters, "rows": rows, "hourly": hourly, "daily": daily}
+    return {name: int(value or 0) for name, value in totals.items()}
 
 
 def median(measures: list[Measure]) -> Measure:
@@ -371,7 +373,7 @@ def report(results: dict, exact: dict, args) -> None:
         )
     lines.append(
         f"After the run: counters {exact['counters']:,}, execution rows {exact['rows']:,},"
-        f" hourly rollup {exact['rolled_up']:,}"
+        f" hourly rollup {exact['hourly']:,}, daily rollup {exact['daily']:,}"
         + (" (equal)." if len(set(exact.values())) == 1 else " (NOT EQUAL).")
     )
     text = "\n".join(lines) + "\n"
