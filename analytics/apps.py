@@ -5,4 +5,8 @@ class AnalyticsConfig(AppConfig):
     name = "analytics"
 
     def ready(self) -> None:
-        from analytics import checks  # noqa: F401  (registers the system checks)
+        # In every process, gunicorn's workers included (system checks do not run there): a
+        # rate that cannot be read stops the app at startup instead of failing every request.
+        from analytics.ratelimits import check_tracking_rates
+
+        check_tracking_rates()

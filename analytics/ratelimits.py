@@ -9,6 +9,7 @@ import time
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 
 logger = logging.getLogger("analytics.tracking")
@@ -23,6 +24,14 @@ def parse_rate(rate: str) -> tuple[int, int]:
         raise ValueError(f"Not a rate: {rate!r} (expected e.g. 1200/m)")
     count, multiple, unit = match.groups()
     return int(count), int(multiple or 1) * UNIT_SECONDS[unit]
+
+
+def check_tracking_rates() -> None:
+    for name in ("TRACKING_RATELIMIT_IP", "TRACKING_RATELIMIT_SITE"):
+        try:
+            parse_rate(getattr(settings, name))
+        except ValueError as problem:
+            raise ImproperlyConfigured(f"{name}: {problem}") from None
 
 
 def client_ip(request: HttpRequest) -> str:
