@@ -234,60 +234,101 @@ def _rollup_increments(execution: Execution) -> tuple[int, ...]:
     )
 
 
-ROLLUP_OF_ITEMS = f"""SELECT workflow_id, %(owner_id)s, {{bucket}},
-    {", ".join(f"sum({name})" for name in ROLLUP_SUMS)} FROM item
-    GROUP BY workflow_id, {{bucket}} ORDER BY workflow_id, {{bucket}}"""
-
-ROLLUP_ROW = f"""SELECT execution.workflow_id, execution.owner_id, {{bucket}},
-    {", ".join(f"%({name})s" for name in ROLLUP_SUMS)} FROM execution"""
-
-# The whole write of one execution in one statement (one round trip, one transaction): the
-# site key, its owner, the origin and the workflow are checked in the same statement that
-# writes. The sub-statements run in the order written, as `_write` does, so the two paths
-# take row locks in the same order.
-RECORD_FOR_SITE_KEY = f"""
-WITH workflow AS (
-    SELECT workflow.id, workflow.owner_id
-    FROM {Workflow._meta.db_table} workflow
-    JOIN {Site._meta.db_table} site
-        ON site.id = workflow.site_id AND site.owner_id = workflow.owner_id
-    JOIN {Site._meta.get_field("owner").related_model._meta.db_table} owner
-        ON owner.id = site.owner_id AND owner.is_active
-    WHERE site.site_key = %(site_key)s AND workflow.public_id = %(workflow_id)s
-        AND (%(origin)s::text IS NULL OR EXISTS (
-            SELECT FROM {SiteOrigin._meta.db_table} allowed
-            WHERE allowed.site_id = site.id AND allowed.origin = %(origin)s))
+# A write in one statement (one round trip, one transaction) from a JSON document of the
+# executions (`_document`). `target` picks the items it may record, with their playbook's and
+# owner's keys (workflow_pk, owner_pk). Rows and events first, then the rows other requests
+# also write, in the order the ORM version takes them: counters (locked in primary key order),
+# hourly and daily rollups (in key order). Answers the public ids it recorded.
+RECORD = f"""
+WITH item AS (
+    SELECT * FROM jsonb_to_recordset(%(items)s) AS item (public_id uuid, workflow uuid,
+        status text, execution_time_ms int, page_url text, session_id text, device_type text,
+        trigger_name text, client_user_id text, client_execution_id text,
+        executed_at timestamptz, received_at timestamptz, hour timestamptz, day date,
+        {", ".join(f"{name} bigint" for name in ROLLUP_SUMS)}, actions jsonb)
 ),
+target AS ({{target}}),
 execution AS (
     INSERT INTO {Execution._meta.db_table} (public_id, workflow_id, owner_id, status,
         execution_time_ms, page_url, session_id, device_type, trigger_name, client_user_id,
         client_execution_id, executed_at, received_at)
-    SELECT %(public_id)s, workflow.id, workflow.owner_id, %(status)s, %(execution_time_ms)s,
-        %(page_url)s, %(session_id)s, %(device_type)s, %(trigger_name)s, %(client_user_id)s,
-        %(client_execution_id)s, %(executed_at)s, %(received_at)s
-    FROM workflow
-    ON CONFLICT (owner_id, client_execution_id) WHERE client_execution_id IS NOT NULL
-        DO NOTHING
-    RETURNING id, workflow_id, owner_id
+    SELECT public_id, workflow_pk, owner_pk, status, execution_time_ms, page_url, session_id,
+        device_type, trigger_name, client_user_id, client_execution_id, executed_at,
+        received_at
+    FROM target
+    {{on_conflict}}
+    RETURNING id, public_id
+),
+recorded AS (
+    SELECT target.*, execution.id AS execution_pk
+    FROM target JOIN execution ON execution.public_id = target.public_id
 ),
 events AS (
     INSERT INTO {AnalyticsEvent._meta.db_table} (workflow_id, execution_id, event_type,
         element_selector, page_url, event_data, created_at)
-    SELECT execution.workflow_id, execution.id, action.event_type, action.selector,
-        %(page_url)s, action.data, %(executed_at)s
-    FROM execution,
-        jsonb_to_recordset(%(actions)s) AS action (event_type text, selector text, data jsonb)
+    SELECT recorded.workflow_pk, recorded.execution_pk, action.event_type, action.selector,
+        recorded.page_url, action.data, recorded.executed_at
+    FROM recorded,
+        jsonb_to_recordset(recorded.actions) AS action (event_type text, selector text, data jsonb)
+),
+runs AS (
+    SELECT workflow_pk, count(*) AS n, max(executed_at) AS latest
+    FROM recorded GROUP BY workflow_pk
+),
+locked AS (
+    SELECT workflow.id FROM {Workflow._meta.db_table} workflow
+    WHERE workflow.id IN (SELECT workflow_pk FROM runs) ORDER BY workflow.id FOR UPDATE
 ),
 counter AS (
     UPDATE {Workflow._meta.db_table} workflow
-    SET executions = workflow.executions + 1,
-        last_run = GREATEST(COALESCE(workflow.last_run, %(executed_at)s), %(executed_at)s)
-    FROM execution WHERE workflow.id = execution.workflow_id
+    SET executions = workflow.executions + runs.n,
+        last_run = GREATEST(COALESCE(workflow.last_run, runs.latest), runs.latest)
+    FROM runs WHERE workflow.id = runs.workflow_pk AND workflow.id IN (SELECT id FROM locked)
 ),
-hourly AS ({HOURLY_UPSERT.format(rows=ROLLUP_ROW.format(bucket="%(hour)s"))}),
-daily AS ({DAILY_UPSERT.format(rows=ROLLUP_ROW.format(bucket="%(day)s"))})
-SELECT count(*) FROM execution
+hourly AS ({{hourly}}),
+daily AS ({{daily}})
+SELECT public_id FROM execution
 """
+ROLLUP_OF_RECORDED = f"""SELECT workflow_pk, owner_pk, {{bucket}},
+    {", ".join(f"sum({name})" for name in ROLLUP_SUMS)} FROM recorded
+    GROUP BY workflow_pk, owner_pk, {{bucket}} ORDER BY workflow_pk, {{bucket}}"""
+
+
+def _record_statement(*, target: str, on_conflict: str = "") -> str:
+    return RECORD.format(
+        target=target,
+        on_conflict=on_conflict,
+        hourly=HOURLY_UPSERT.format(rows=ROLLUP_OF_RECORDED.format(bucket="hour")),
+        daily=DAILY_UPSERT.format(rows=ROLLUP_OF_RECORDED.format(bucket="day")),
+    )
+
+
+# One execution posted with a site key: the key, its active owner, the origin and the playbook
+# are checked in the statement that writes; a repeated execution id writes nothing.
+RECORD_FOR_SITE_KEY = _record_statement(
+    target=f"""
+    SELECT item.*, workflow.id AS workflow_pk, workflow.owner_id AS owner_pk
+    FROM item
+    JOIN {Workflow._meta.db_table} workflow ON workflow.public_id = item.workflow
+    JOIN {Site._meta.db_table} site
+        ON site.id = workflow.site_id AND site.owner_id = workflow.owner_id
+    JOIN {Site._meta.get_field("owner").related_model._meta.db_table} owner
+        ON owner.id = site.owner_id AND owner.is_active
+    WHERE site.site_key = %(site_key)s
+        AND (%(origin)s::text IS NULL OR EXISTS (
+            SELECT FROM {SiteOrigin._meta.db_table} allowed
+            WHERE allowed.site_id = site.id AND allowed.origin = %(origin)s))""",
+    on_conflict="ON CONFLICT (owner_id, client_execution_id)"
+    " WHERE client_execution_id IS NOT NULL DO NOTHING",
+)
+# `_write` on PostgreSQL: the owner's playbooks, already looked up; a repeated execution id
+# fails the statement, which `record_executions` handles.
+RECORD_FOR_OWNER = _record_statement(
+    target=f"""
+    SELECT item.*, workflow.id AS workflow_pk, workflow.owner_id AS owner_pk
+    FROM item JOIN {Workflow._meta.db_table} workflow
+        ON workflow.public_id = item.workflow AND workflow.owner_id = %(owner_id)s"""
+)
 
 
 def record_for_site_key(
@@ -302,31 +343,48 @@ def record_for_site_key(
     """
     if connection.vendor != "postgresql":
         return None
-    now = timezone.now()
-    execution = _execution(None, None, fields, now)
-    actions = fields.get("actions", ())
+    execution = _execution(None, None, fields, timezone.now())
     params = {
+        "items": Jsonb([_document(execution, fields)]),
         "site_key": site_key,
         "origin": origin,
-        "workflow_id": fields["workflow_id"],
-        "public_id": execution.public_id,
-        "hour": _hour_of(execution.executed_at),
-        "day": _day_of(execution.executed_at),
-        **dict(zip(ROLLUP_SUMS, _rollup_increments(execution), strict=True)),
-        "actions": Jsonb(_actions_document(actions)),
+    }
+    with _prepared_cursor() as cursor:
+        cursor.execute(RECORD_FOR_SITE_KEY, params)
+        written = cursor.fetchone()
+    return RecordedExecution(execution.execution_id, created=True) if written else None
+
+
+def _write_in_one_statement(
+    owner, executions: list[Execution], items: list[Mapping[str, Any]]
+) -> None:
+    document = [_document(e, item) for e, item in zip(executions, items, strict=True)]
+    # A statement is a transaction of its own; inside another one, a savepoint keeps that one
+    # usable when this fails (a repeated execution id, which `record_executions` handles).
+    savepoint = transaction.atomic() if connection.in_atomic_block else nullcontext()
+    with savepoint, _prepared_cursor() as cursor:
+        cursor.execute(RECORD_FOR_OWNER, {"items": Jsonb(document), "owner_id": owner.pk})
+
+
+def _document(execution: Execution, item: Mapping[str, Any]) -> dict[str, Any]:
+    """One execution as the statements read it (`item` in RECORD)."""
+    return {
         **{
             name: getattr(execution, name)
             for name in (
                 "status", "execution_time_ms", "page_url", "session_id", "device_type",
-                "trigger_name", "client_user_id", "client_execution_id", "executed_at",
-                "received_at",
+                "trigger_name", "client_user_id", "client_execution_id",
             )
         },
+        "public_id": str(execution.public_id),
+        "workflow": str(item["workflow_id"]),
+        "executed_at": execution.executed_at.isoformat(),
+        "received_at": execution.received_at.isoformat(),
+        "hour": _hour_of(execution.executed_at).isoformat(),
+        "day": _day_of(execution.executed_at).isoformat(),
+        **dict(zip(ROLLUP_SUMS, _rollup_increments(execution), strict=True)),
+        "actions": _actions_document(item.get("actions", ())),
     }  # fmt: skip
-    with _prepared_cursor() as cursor:
-        cursor.execute(RECORD_FOR_SITE_KEY, params)
-        (written,) = cursor.fetchone()
-    return RecordedExecution(execution.execution_id, created=True) if written else None
 
 
 def _actions_document(actions) -> list[dict[str, Any]]:
@@ -351,81 +409,3 @@ def _prepared_cursor():
     if connection.queries_logged:
         return connection.make_debug_cursor(cursor)
     return connection.make_cursor(cursor)
-
-
-# `_write` on PostgreSQL: the same rows in one statement, from one JSON document of the
-# executions. Rows and events first, then the rows other requests also write, in the same order
-# as the ORM version and the single statement: counters (locked in primary key order), hourly
-# and daily rollups (in key order).
-RECORD_ITEMS = f"""
-WITH item AS (
-    SELECT * FROM jsonb_to_recordset(%(items)s) AS item (public_id uuid, workflow_id bigint,
-        status text, execution_time_ms int, page_url text, session_id text, device_type text,
-        trigger_name text, client_user_id text, client_execution_id text,
-        executed_at timestamptz, received_at timestamptz, hour timestamptz, day date,
-        {", ".join(f"{name} bigint" for name in ROLLUP_SUMS)}, actions jsonb)
-),
-execution AS (
-    INSERT INTO {Execution._meta.db_table} (public_id, workflow_id, owner_id, status,
-        execution_time_ms, page_url, session_id, device_type, trigger_name, client_user_id,
-        client_execution_id, executed_at, received_at)
-    SELECT public_id, workflow_id, %(owner_id)s, status, execution_time_ms, page_url,
-        session_id, device_type, trigger_name, client_user_id, client_execution_id,
-        executed_at, received_at
-    FROM item
-    RETURNING id, public_id
-),
-events AS (
-    INSERT INTO {AnalyticsEvent._meta.db_table} (workflow_id, execution_id, event_type,
-        element_selector, page_url, event_data, created_at)
-    SELECT item.workflow_id, execution.id, action.event_type, action.selector, item.page_url,
-        action.data, item.executed_at
-    FROM execution JOIN item ON item.public_id = execution.public_id,
-        jsonb_to_recordset(item.actions) AS action (event_type text, selector text, data jsonb)
-),
-runs AS (
-    SELECT workflow_id, count(*) AS n, max(executed_at) AS latest FROM item GROUP BY workflow_id
-),
-locked AS (
-    SELECT workflow.id FROM {Workflow._meta.db_table} workflow
-    WHERE workflow.id IN (SELECT workflow_id FROM runs) ORDER BY workflow.id FOR UPDATE
-),
-counter AS (
-    UPDATE {Workflow._meta.db_table} workflow
-    SET executions = workflow.executions + runs.n,
-        last_run = GREATEST(COALESCE(workflow.last_run, runs.latest), runs.latest)
-    FROM runs WHERE workflow.id = runs.workflow_id AND workflow.id IN (SELECT id FROM locked)
-),
-hourly AS ({HOURLY_UPSERT.format(rows=ROLLUP_OF_ITEMS.format(bucket="hour"))}),
-daily AS ({DAILY_UPSERT.format(rows=ROLLUP_OF_ITEMS.format(bucket="day"))})
-SELECT count(*) FROM execution
-"""
-
-
-def _write_in_one_statement(
-    owner, executions: list[Execution], items: list[Mapping[str, Any]]
-) -> None:
-    document = [
-        {
-            **{
-                name: getattr(execution, name)
-                for name in (
-                    "workflow_id", "status", "execution_time_ms", "page_url", "session_id",
-                    "device_type", "trigger_name", "client_user_id", "client_execution_id",
-                )
-            },
-            "public_id": str(execution.public_id),
-            "executed_at": execution.executed_at.isoformat(),
-            "received_at": execution.received_at.isoformat(),
-            "hour": _hour_of(execution.executed_at).isoformat(),
-            "day": _day_of(execution.executed_at).isoformat(),
-            **dict(zip(ROLLUP_SUMS, _rollup_increments(execution), strict=True)),
-            "actions": _actions_document(item.get("actions", ())),
-        }
-        for execution, item in zip(executions, items, strict=True)
-    ]  # fmt: skip
-    # A statement is a transaction of its own; inside another one, a savepoint keeps that one
-    # usable when this fails (a repeated execution id, which `record_executions` handles).
-    savepoint = transaction.atomic() if connection.in_atomic_block else nullcontext()
-    with savepoint, _prepared_cursor() as cursor:
-        cursor.execute(RECORD_ITEMS, {"items": Jsonb(document), "owner_id": owner.pk})

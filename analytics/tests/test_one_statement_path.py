@@ -198,7 +198,7 @@ def test_the_orm_write_for_other_databases_stores_what_the_statement_stores(
     now = timezone.now()
     actions = [{"name": "Hide", "selector": ".x", "execution_time_ms": 3, "error": "gone"}]
     items = [
-        {"workflow_id": None, "status": status, "execution_time_ms": ms, "device_type": device,
+        {"status": status, "execution_time_ms": ms, "device_type": device,
          "page_url": "https://shop.example/", "started_at": now - timedelta(days=days),
          "actions": actions}
         for status, ms, device, days in [
@@ -207,8 +207,9 @@ def test_the_orm_write_for_other_databases_stores_what_the_statement_stores(
     ]  # fmt: skip
 
     def record(write, workflow) -> tuple:
-        executions = [services._execution(alice, workflow.pk, item, now) for item in items]
-        write(executions, items)
+        of_workflow = [{**item, "workflow_id": workflow.public_id} for item in items]
+        executions = [services._execution(alice, workflow.pk, item, now) for item in of_workflow]
+        write(executions, of_workflow)
         workflow.refresh_from_db()
         stored = Execution.objects.filter(workflow=workflow).order_by("executed_at", "status")
         rollups = [
