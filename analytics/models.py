@@ -118,6 +118,10 @@ class AnalyticsEvent(models.Model):
         return f"{self.get_event_type_display()} {self.element_selector}"
 
 
+# What every rollup row adds up, in one order for the SQL and the dashboards.
+ROLLUP_SUMS = ("executions", "errors", "timeouts", "desktop", "mobile", "tablet", "total_time_ms")
+
+
 class RollupRow(models.Model):
     """What a rollup row adds up for one playbook over its stretch of time."""
 

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from django.db.models import Max, QuerySet, Sum
 
-from analytics.models import AnalyticsEvent, DailyStat, Execution, HourlyStat
+from analytics.models import ROLLUP_SUMS, AnalyticsEvent, DailyStat, Execution, HourlyStat
 from workflows.models import Workflow
 
 TIMING_SAMPLE = 1000
@@ -34,6 +34,10 @@ class Period:
     def previous(self) -> "Period":
         length = self.end - self.start
         return Period(self.start - length, self.start, f"the {self.label} before")
+
+    @property
+    def span(self) -> "Span":
+        return Span.of(self.start, self.end)
 
     def days(self, tz: ZoneInfo) -> list[date]:
         first, last = self.start.astimezone(tz).date(), self.end.astimezone(tz).date()
@@ -63,10 +67,10 @@ class Totals:
         return self.total_time_ms / self.executions if self.executions else None
 
     def __add__(self, other: "Totals") -> "Totals":
-        return Totals(*(getattr(self, n) + getattr(other, n) for n in TOTAL_FIELDS))
+        return Totals(**{n: getattr(self, n) + getattr(other, n) for n in ROLLUP_SUMS})
 
     def __sub__(self, other: "Totals") -> "Totals":
-        return Totals(*(getattr(self, n) - getattr(other, n) for n in TOTAL_FIELDS))
+        return Totals(**{n: getattr(self, n) - getattr(other, n) for n in ROLLUP_SUMS})
 
 
 ZERO = Totals()
@@ -109,9 +113,6 @@ class ActionRow:
     @property
     def timing(self) -> Timing:
         return timing_of(self.times)
-
-
-TOTAL_FIELDS = ("executions", "errors", "timeouts", "total_time_ms", "desktop", "mobile", "tablet")
 
 
 def executions_for_user(user) -> QuerySet[Execution]:
@@ -170,7 +171,7 @@ def _hours(start: datetime, end: datetime) -> list[datetime]:
 
 def day_spans(period: Period, tz: ZoneInfo) -> dict[date, Span]:
     """The period's part of each local day it touches (the chart's bars)."""
-    whole = Span.of(period.start, period.end)
+    whole = period.span
     spans = {}
     for day in period.days(tz):
         midnight = datetime.combine(day, time.min, tzinfo=tz)
@@ -240,8 +241,8 @@ def _sum(items: Iterable[Totals]) -> Totals:
 
 
 def _sums_by(rows: QuerySet, key: str) -> dict[Any, "Totals"]:
-    grouped = rows.values(key).annotate(**{name: Sum(name) for name in TOTAL_FIELDS}).order_by()
-    return {row[key]: Totals(**{name: row[name] for name in TOTAL_FIELDS}) for row in grouped}
+    grouped = rows.values(key).annotate(**{name: Sum(name) for name in ROLLUP_SUMS}).order_by()
+    return {row[key]: Totals(**{name: row[name] for name in ROLLUP_SUMS}) for row in grouped}
 
 
 def device_breakdown(totals: Totals) -> list[tuple[str, int]]:
@@ -259,7 +260,7 @@ def playbook_rows(
     workflows: QuerySet[Workflow], rollups: Rollups, period: Period
 ) -> list[PlaybookRow]:
     """Every playbook with its totals over the period (a bounded number of queries)."""
-    sums = rollups.per_playbook(Span.of(period.start, period.end))
+    sums = rollups.per_playbook(period.span)
     return [PlaybookRow(workflow, sums.get(workflow.pk, ZERO)) for workflow in workflows]
 
 

@@ -73,12 +73,12 @@ def overview(request: HttpRequest) -> HttpResponse:
     executions = queries.executions_for_user(request.user)
     rows = queries.playbook_rows(workflows, rollups, period)
     # The counts, the month's totals and the chart from one read of each rollup.
-    Span = queries.Span
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     sums = rollups.totals(
         {
-            "today": Span.of(now.replace(hour=0, minute=0, second=0, microsecond=0), now),
-            "week": Span.of(RangeForm({"range": "7d"}).period(tz).start, now),
-            "month": Span.of(month.start, month.end),
+            "today": queries.Span.of(midnight, now),
+            "week": RangeForm({"range": "7d"}).period(tz).span,
+            "month": month.span,
             **queries.day_spans(month, tz),
         }
     )
@@ -147,9 +147,7 @@ def playbook_detail(request: HttpRequest, public_id) -> HttpResponse:
     range_form = RangeForm.for_request(request.GET, default="30d")
     period = range_form.period(tz)
     rollups = queries.Rollups.for_user(request.user).of_playbook(workflow)
-    sums = rollups.totals(
-        {"period": queries.Span.of(period.start, period.end), **queries.day_spans(period, tz)}
-    )
+    sums = rollups.totals({"period": period.span, **queries.day_spans(period, tz)})
     totals = sums["period"]
     history_form = HistoryFilterForm(request.GET)
     history = queries.filter_executions(
@@ -193,10 +191,7 @@ def explore(request: HttpRequest) -> HttpResponse:
     # The page's totals are the playbooks' added up; the chart and the previous period come
     # from one more read of each rollup.
     totals = queries.combined(rows)
-    previous = period.previous
-    sums = rollups.totals(
-        {"previous": queries.Span.of(previous.start, previous.end), **queries.day_spans(period, tz)}
-    )
+    sums = rollups.totals({"previous": period.previous.span, **queries.day_spans(period, tz)})
     in_period = executions.filter(executed_at__gte=period.start, executed_at__lt=period.end)
     context = {
         "range_form": range_form,

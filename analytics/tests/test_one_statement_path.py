@@ -9,12 +9,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from analytics.models import AnalyticsEvent, DailyStat, Execution, HourlyStat
+from analytics.models import ROLLUP_SUMS, AnalyticsEvent, DailyStat, Execution, HourlyStat
 from analytics.ratelimits import parse_rate
 from analytics.tests.helpers import execution_body, post_execution
 from workflows.models import Workflow
-
-SUMS = ("executions", "errors", "timeouts", "desktop", "mobile", "tablet", "total_time_ms")
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clean_cache", "frozen_window")]
 
@@ -213,7 +211,7 @@ def test_the_orm_write_for_other_databases_stores_what_the_statement_stores(
         workflow.refresh_from_db()
         stored = Execution.objects.filter(workflow=workflow).order_by("executed_at", "status")
         rollups = [
-            sorted(model.objects.filter(workflow=workflow).values_list(bucket, *SUMS))
+            sorted(model.objects.filter(workflow=workflow).values_list(bucket, *ROLLUP_SUMS))
             for model, bucket in ((HourlyStat, "hour"), (DailyStat, "day"))
         ]
         return workflow.executions, workflow.last_run, [_stored(e) for e in stored], rollups
