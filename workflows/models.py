@@ -155,8 +155,9 @@ class Workflow(models.Model):
         indexes = [
             # The site script's config: a site's active playbooks.
             models.Index(fields=["site", "status"], name="workflow_site_status_idx"),
-            # Lists and top playbooks: an owner's playbooks by lifetime executions.
-            models.Index(fields=["owner", "-executions"], name="workflow_owner_executions_idx"),
+            # An owner's playbooks. Not by `executions`: every tracked run updates the counter,
+            # and an index on it would rule out PostgreSQL's HOT updates (no index writes).
+            models.Index(fields=["owner", "name"], name="workflow_owner_name_idx"),
         ]
 
     def __str__(self) -> str:
