@@ -122,6 +122,8 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend with a health check that needs no round trip (tracker/postgres).
+    DATABASES["default"]["ENGINE"] = "tracker.postgres"
     # Only the tracking statement sends its parameters apart, and it is prepared after this
     # many runs on a connection (planning it costs PostgreSQL more than running it). -1 turns
     # preparing off, for a pooler in transaction mode that cannot keep prepared statements.

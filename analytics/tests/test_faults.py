@@ -264,6 +264,22 @@ def test_the_database_stopping_under_traffic_gives_quick_503s_then_recovers(app,
     assert counter == rows == 40
 
 
+def test_sessions_the_server_ends_are_replaced_without_a_failed_request(app, cluster):
+    counter_before, rows_before = app.counts(cluster)
+    assert [app.track()[0] for _ in range(10)] == [201] * 10  # every worker holds a session
+    with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
+        ended = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = 'tracker' AND pid <> pg_backend_pid()"
+        ).fetchone()[0]
+
+    after = [app.track()[0] for _ in range(20)]
+
+    assert ended >= 1
+    assert after == [201] * 20
+    assert app.counts(cluster) == (counter_before + 30, rows_before + 30)
+
+
 def test_a_row_lock_held_elsewhere_answers_503_within_the_lock_timeout(app, cluster):
     counter_before, rows_before = app.counts(cluster)
     with psycopg.connect(cluster.url()) as locker:
