@@ -18,16 +18,17 @@ PUBLIC_ID = uuid.UUID("22222222-2222-4222-8222-222222222222")
 EXECUTED = datetime(2001, 1, 1, 1, 1, 1, tzinfo=UTC)
 HOUR = datetime(2002, 2, 2, 2, tzinfo=UTC)
 DAY = date(2003, 3, 3)
+CLIENT_ID = "client-execution-id"
 actions = [
-    {"name": "Replace Text", "selector": ".a", "execution_time_ms": 4},
-    {"name": "Add Class", "selector": ".b", "execution_time_ms": 2},
-    {"name": "Hide", "selector": ".c", "execution_time_ms": 1},
+    {"name": "Replace Text", "selector": ".a", "execution_time_ms": 4, "config": {"text": "Offer"}},
+    {"name": "Add Class", "selector": ".b", "execution_time_ms": 2, "config": {"className": "x"}},
+    {"name": "Hide", "selector": ".c", "execution_time_ms": 1, "config": {}},
 ]
 params = {
     "site_key": os.environ["BENCH_KEY"], "origin": None, "workflow_id": WORKFLOW,
     "public_id": PUBLIC_ID, "status": "success", "execution_time_ms": 250,
     "page_url": "https://example.com/pricing", "session_id": "s", "device_type": "desktop",
-    "trigger_name": "UTM Parameters", "client_user_id": "", "client_execution_id": None,
+    "trigger_name": "UTM Parameters", "client_user_id": "", "client_execution_id": CLIENT_ID,
     "executed_at": EXECUTED, "received_at": EXECUTED, "hour": HOUR, "day": DAY,
     "executions": 1, "errors": 0, "timeouts": 0, "desktop": 1, "mobile": 0, "tablet": 0,
     "total_time_ms": 250,
@@ -43,6 +44,7 @@ sql = cursor.mogrify(RECORD_FOR_SITE_KEY, params)
 for sentinel, expression in {
     f"'{WORKFLOW.hex}'::uuid": "('00000000-0000-4000-8000-' || lpad(:n::text, 12, '0'))::uuid",
     f"'{PUBLIC_ID.hex}'::uuid": "gen_random_uuid()",
+    f"'{CLIENT_ID}'": "md5(random()::text)",
     "'2001-01-01 01:01:01+00:00'::timestamptz": "now()",
     "'2002-02-02 02:00:00+00:00'::timestamptz": "date_trunc('hour', now())",
     "'2003-03-03'::date": "(now() AT TIME ZONE 'UTC')::date",

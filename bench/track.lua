@@ -6,15 +6,35 @@ for line in io.lines(os.getenv("BENCH_IDS")) do ids[#ids + 1] = line end
 local key = os.getenv("BENCH_KEY")
 local batch = tonumber(os.getenv("BENCH_BATCH") or "1")
 local counter = 0
+local threads = 0
 
+-- Each wrk thread runs its own copy of this script: seed each apart, or all send the same ids.
+function setup(thread)
+  threads = threads + 1
+  thread:set("thread_number", threads)
+end
+
+function init(args)
+  math.randomseed(os.time() * 1000 + (thread_number or 0))
+end
+
+local function hex(digits)
+  local parts = {}
+  for i = 1, digits / 4 do parts[i] = string.format("%04x", math.random(0, 0xffff)) end
+  return table.concat(parts)
+end
+
+-- What the site script posts: its own id for the run (a retry repeats it), when it started,
+-- and each action's name, selector, timing, settings and error.
 local function record()
   local id = ids[math.random(#ids)]
   return '{"workflowId":"' .. id .. '","status":"success","executionTimeMs":250,'
     .. '"pageUrl":"https://example.com/pricing","sessionId":"s","deviceType":"desktop",'
-    .. '"triggerName":"UTM Parameters","actions":['
-    .. '{"name":"Replace Text","selector":".a","executionTimeMs":4},'
-    .. '{"name":"Add Class","selector":".b","executionTimeMs":2},'
-    .. '{"name":"Hide","selector":".c","executionTimeMs":1}]}'
+    .. '"triggerName":"UTM Parameters","executionId":"' .. hex(32) .. '",'
+    .. '"startedAt":"' .. os.date("!%Y-%m-%dT%H:%M:%SZ") .. '","actions":['
+    .. '{"name":"Replace Text","selector":".a","executionTimeMs":4,"config":{"text":"Offer"},"error":""},'
+    .. '{"name":"Add Class","selector":".b","executionTimeMs":2,"config":{"className":"x"},"error":""},'
+    .. '{"name":"Hide","selector":".c","executionTimeMs":1,"config":{},"error":""}]}'
 end
 
 request = function()
