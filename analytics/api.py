@@ -70,9 +70,9 @@ class TrackExecutionView(APIView):
     def dispatch(self, request: HttpRequest, *args, **kwargs):
         # Limits first, then the common case (a site script's single execution) in one
         # database round trip; everything else, refusals included, takes DRF's full path.
-        self.retry_after = None
+        self.retry_after = self.parsed_body = None
         if request.method == "POST":
-            payload = _json_object(request)
+            payload = self.parsed_body = _json_object(request)
             site_key = request.headers.get("X-Site-Key") or (payload or {}).get("siteKey")
             self.retry_after = tracking_retry_after(
                 request, site_key if isinstance(site_key, str) else None

@@ -80,7 +80,12 @@ class Execution(models.Model):
 
     @property
     def execution_id(self) -> str:
-        return f"exec-{self.public_id.hex}"
+        return self.public_execution_id(self.public_id)
+
+    @staticmethod
+    def public_execution_id(public_id: uuid.UUID) -> str:
+        """The id the API shows for the execution with this `public_id`."""
+        return f"exec-{public_id.hex}"
 
 
 class AnalyticsEvent(models.Model):

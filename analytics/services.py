@@ -1,5 +1,6 @@
 """The write path: recording playbook executions."""
 
+import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
@@ -77,23 +78,34 @@ def _write_once(owner, workflow_pk: int, item: Mapping[str, Any], now) -> Record
         first_public_id = first.values_list("public_id", flat=True).first() if client_id else None
         if first_public_id is None:
             raise
-        return RecordedExecution(execution_id=f"exec-{first_public_id.hex}", created=False)
+        return RecordedExecution(Execution.public_execution_id(first_public_id), created=False)
 
 
 def _write(owner, rows: list[tuple[int, Mapping[str, Any]]], now) -> list[RecordedExecution]:
-    executions = [_execution(owner, workflow_pk, item, now) for workflow_pk, item in rows]
-    if not executions:
+    if not rows:
         return []
-    items = [item for _, item in rows]
+    written = [(workflow_pk, item, _columns(item, now)) for workflow_pk, item in rows]
     if connection.vendor == "postgresql":
-        _write_in_one_statement(owner, executions, items)
+        _write_in_one_statement(owner, written)
     else:
-        _write_with_the_orm(executions, items)
-    return [RecordedExecution(execution.execution_id, created=True) for execution in executions]
+        _write_with_the_orm(owner, written)
+    return [
+        RecordedExecution(Execution.public_execution_id(columns["public_id"]), created=True)
+        for _, _, columns in written
+    ]
 
 
-def _write_with_the_orm(executions: list[Execution], items: list[Mapping[str, Any]]) -> None:
+# What `_write` stores: each execution's playbook, its item as validated, and its columns.
+Written = list[tuple[int, Mapping[str, Any], dict[str, Any]]]
+
+
+def _write_with_the_orm(owner, written: Written) -> None:
     """`_write` on any database: a statement per table, one upsert per rollup."""
+    executions = [
+        Execution(workflow_id=workflow_pk, owner=owner, **columns)
+        for workflow_pk, _, columns in written
+    ]
+    items = [item for _, item, _ in written]
     runs: dict[int, list[datetime]] = defaultdict(list)
     for execution in executions:
         runs[execution.workflow_id].append(execution.executed_at)
@@ -107,7 +119,7 @@ def _write_with_the_orm(executions: list[Execution], items: list[Mapping[str, An
             for action in item.get("actions", ())
         )
         _count_runs(runs)
-        _count_in_rollups(executions)
+        _count_in_rollups(owner, written)
 
 
 def _count_runs(runs: dict[int, list[datetime]]) -> None:
@@ -129,23 +141,23 @@ def _count_runs(runs: dict[int, list[datetime]]) -> None:
     )
 
 
-def _execution(owner, workflow_pk: int, item: Mapping[str, Any], now) -> Execution:
+def _columns(item: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """An execution's own columns (all but its playbook and owner), from its validated item."""
     started_at = item.get("started_at")
-    return Execution(
-        workflow_id=workflow_pk,
-        owner=owner,
-        status=item["status"],
-        execution_time_ms=item["execution_time_ms"],
-        page_url=item.get("page_url", ""),
-        session_id=item.get("session_id", ""),
-        device_type=item.get("device_type", ""),
-        trigger_name=item.get("trigger_name", ""),
-        client_user_id=item.get("client_user_id", ""),
-        client_execution_id=item.get("client_execution_id"),
+    return {
+        "public_id": uuid.uuid4(),
+        "status": item["status"],
+        "execution_time_ms": item["execution_time_ms"],
+        "page_url": item.get("page_url", ""),
+        "session_id": item.get("session_id", ""),
+        "device_type": item.get("device_type", ""),
+        "trigger_name": item.get("trigger_name", ""),
+        "client_user_id": item.get("client_user_id", ""),
+        "client_execution_id": item.get("client_execution_id"),
         # A queued execution is dated when it ran; a clock slightly ahead is brought back.
-        executed_at=min(started_at, now) if started_at else now,
-        received_at=now,
-    )
+        "executed_at": min(started_at, now) if started_at else now,
+        "received_at": now,
+    }
 
 
 def _event(action: Mapping[str, Any], *, execution: Execution) -> AnalyticsEvent:
@@ -190,21 +202,20 @@ HOURLY_UPSERT = _rollup_upsert(HourlyStat, "hour")
 DAILY_UPSERT = _rollup_upsert(DailyStat, "day")
 
 
-def _count_in_rollups(executions: list[Execution]) -> None:
+def _count_in_rollups(owner, written: Written) -> None:
     """One upsert per rollup for all the executions' hours, and days."""
-    owner_id = executions[0].owner_id
     for upsert, bucket_of, adapt in (
         (HOURLY_UPSERT, _hour_of, connection.ops.adapt_datetimefield_value),
         (DAILY_UPSERT, _day_of, connection.ops.adapt_datefield_value),
     ):
         sums: dict[tuple[int, datetime | date], list[int]] = defaultdict(lambda: [0] * 7)
-        for execution in executions:
-            row = sums[(execution.workflow_id, bucket_of(execution.executed_at))]
-            for position, value in enumerate(_rollup_increments(execution)):
+        for workflow_pk, _, columns in written:
+            row = sums[(workflow_pk, bucket_of(columns["executed_at"]))]
+            for position, value in enumerate(_rollup_increments(columns)):
                 row[position] += value
         params: list[Any] = []
         for (workflow_pk, bucket), row in sorted(sums.items()):
-            params += [workflow_pk, owner_id, adapt(bucket), *row]
+            params += [workflow_pk, owner.pk, adapt(bucket), *row]
         placeholders = ", ".join(["(" + ", ".join(["%s"] * 10) + ")"] * len(sums))
         with connection.cursor() as cursor:
             cursor.execute(upsert.format(rows=f"VALUES {placeholders}"), params)
@@ -218,16 +229,17 @@ def _day_of(moment: datetime) -> date:
     return moment.astimezone(UTC).date()
 
 
-def _rollup_increments(execution: Execution) -> tuple[int, ...]:
+def _rollup_increments(columns: Mapping[str, Any]) -> tuple[int, ...]:
     """What one execution adds to its hour and its day (ROLLUP_SUMS)."""
+    status, device_type = columns["status"], columns["device_type"]
     return (
         1,
-        int(execution.status == Execution.Status.ERROR),
-        int(execution.status == Execution.Status.TIMEOUT),
-        int(execution.device_type == "desktop"),
-        int(execution.device_type == "mobile"),
-        int(execution.device_type == "tablet"),
-        execution.execution_time_ms,
+        int(status == Execution.Status.ERROR),
+        int(status == Execution.Status.TIMEOUT),
+        int(device_type == "desktop"),
+        int(device_type == "mobile"),
+        int(device_type == "tablet"),
+        columns["execution_time_ms"],
     )
 
 
@@ -360,37 +372,27 @@ def record_for_site_key(
     """
     if connection.vendor != "postgresql":
         return None
-    now = timezone.now()
-    execution = _execution(None, None, fields, now)
-    actions = fields.get("actions", ())
+    columns = _columns(fields, timezone.now())
     params = {
+        **columns,
         "site_key": site_key,
         "origin": origin,
         "workflow_id": fields["workflow_id"],
-        "public_id": execution.public_id,
-        "hour": _hour_of(execution.executed_at),
-        "day": _day_of(execution.executed_at),
-        **dict(zip(ROLLUP_SUMS, _rollup_increments(execution), strict=True)),
-        "actions": Jsonb(_actions_document(actions)),
-        **{
-            name: getattr(execution, name)
-            for name in (
-                "status", "execution_time_ms", "page_url", "session_id", "device_type",
-                "trigger_name", "client_user_id", "client_execution_id", "executed_at",
-                "received_at",
-            )
-        },
-    }  # fmt: skip
+        "hour": _hour_of(columns["executed_at"]),
+        "day": _day_of(columns["executed_at"]),
+        **dict(zip(ROLLUP_SUMS, _rollup_increments(columns), strict=True)),
+        "actions": Jsonb(_actions_document(fields.get("actions", ()))),
+    }
     with _prepared_cursor() as cursor:
         cursor.execute(RECORD_FOR_SITE_KEY, params)
         (written,) = cursor.fetchone()
-    return RecordedExecution(execution.execution_id, created=True) if written else None
+    if not written:
+        return None
+    return RecordedExecution(Execution.public_execution_id(columns["public_id"]), created=True)
 
 
-def _write_in_one_statement(
-    owner, executions: list[Execution], items: list[Mapping[str, Any]]
-) -> None:
-    document = [_document(e, item) for e, item in zip(executions, items, strict=True)]
+def _write_in_one_statement(owner, written: Written) -> None:
+    document = [_document(item, columns) for _, item, columns in written]
     # A statement is a transaction of its own; inside another one, a savepoint keeps that one
     # usable when this fails (a repeated execution id, which `record_executions` handles).
     savepoint = transaction.atomic() if connection.in_atomic_block else nullcontext()
@@ -398,25 +400,20 @@ def _write_in_one_statement(
         cursor.execute(RECORD_FOR_OWNER, {"items": Jsonb(document), "owner_id": owner.pk})
 
 
-def _document(execution: Execution, item: Mapping[str, Any]) -> dict[str, Any]:
-    """One execution as the statements read it (`item` in RECORD)."""
+def _document(item: Mapping[str, Any], columns: Mapping[str, Any]) -> dict[str, Any]:
+    """One execution as RECORD_FOR_OWNER reads it (`item` there)."""
+    executed_at = columns["executed_at"]
     return {
-        **{
-            name: getattr(execution, name)
-            for name in (
-                "status", "execution_time_ms", "page_url", "session_id", "device_type",
-                "trigger_name", "client_user_id", "client_execution_id",
-            )
-        },
-        "public_id": str(execution.public_id),
+        **columns,
+        "public_id": str(columns["public_id"]),
         "workflow": str(item["workflow_id"]),
-        "executed_at": execution.executed_at.isoformat(),
-        "received_at": execution.received_at.isoformat(),
-        "hour": _hour_of(execution.executed_at).isoformat(),
-        "day": _day_of(execution.executed_at).isoformat(),
-        **dict(zip(ROLLUP_SUMS, _rollup_increments(execution), strict=True)),
+        "executed_at": executed_at.isoformat(),
+        "received_at": columns["received_at"].isoformat(),
+        "hour": _hour_of(executed_at).isoformat(),
+        "day": _day_of(executed_at).isoformat(),
+        **dict(zip(ROLLUP_SUMS, _rollup_increments(columns), strict=True)),
         "actions": _actions_document(item.get("actions", ())),
-    }  # fmt: skip
+    }
 
 
 def _actions_document(actions) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
@@ -206,8 +207,7 @@ def test_the_orm_write_for_other_databases_stores_what_the_statement_stores(
 
     def record(write, workflow) -> tuple:
         of_workflow = [{**item, "workflow_id": workflow.public_id} for item in items]
-        executions = [services._execution(alice, workflow.pk, item, now) for item in of_workflow]
-        write(executions, of_workflow)
+        write(alice, [(workflow.pk, item, services._columns(item, now)) for item in of_workflow])
         workflow.refresh_from_db()
         stored = Execution.objects.filter(workflow=workflow).order_by("executed_at", "status")
         rollups = [
@@ -216,12 +216,60 @@ def test_the_orm_write_for_other_databases_stores_what_the_statement_stores(
         ]
         return workflow.executions, workflow.last_run, [_stored(e) for e in stored], rollups
 
-    by_statement = record(
-        lambda executions, items: services._write_in_one_statement(alice, executions, items),
-        alice_workflow,
-    )
+    by_statement = record(services._write_in_one_statement, alice_workflow)
     by_orm = record(services._write_with_the_orm, other)
 
     assert by_statement == by_orm
     assert by_statement[0] == 3
     assert sum(row[1] for row in by_statement[3][1]) == 3  # the daily rows
+
+
+def _updates() -> dict[str, tuple[int, int]]:
+    """Rows updated so far in this session, and how many of them in place (HOT)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables"
+            " WHERE relname IN ('workflows_workflow', 'analytics_hourlystat',"
+            " 'analytics_dailystat')"
+        )
+        return {name: (updated, hot) for name, updated, hot in cursor.fetchall()}
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("batch", [False, True])
+def test_counters_and_rollups_update_in_place_without_index_writes(client, alice_workflow, batch):
+    """PostgreSQL updates a row without touching its indexes (a HOT update) only when no
+    indexed column changes: an index on a counter would write every index on every run."""
+    bodies = [execution_body(alice_workflow, executionId=f"run-{n}") for n in range(5)]
+    before = _updates()
+    if batch:
+        responses = [post_execution(client, {"executions": bodies}, site=alice_workflow.site)]
+    else:
+        responses = [post_execution(client, body, site=alice_workflow.site) for body in bodies]
+    after = _updates()
+
+    assert {response.status_code for response in responses} == {200 if batch else 201}
+    made = {}
+    for table, (updated, hot) in after.items():
+        updated_before, hot_before = before.get(table, (0, 0))
+        made[table] = (updated - updated_before, hot - hot_before)
+    runs = 1 if batch else 5  # a batch adds up its runs per playbook first
+    assert made["workflows_workflow"] == (runs, runs)
+    # The first run of an hour inserts the rollup rows; the rest update them.
+    assert made.get("analytics_hourlystat", (0, 0)) == (runs - 1, runs - 1)
+    assert made.get("analytics_dailystat", (0, 0)) == (runs - 1, runs - 1)
+
+
+@pytest.mark.postgres
+def test_a_batch_body_is_parsed_once(client, alice_workflow, monkeypatch):
+    from rest_framework import parsers
+
+    drf_parses = []
+    load = parsers.json.load
+    monkeypatch.setattr(parsers.json, "load", lambda *a, **k: drf_parses.append(1) or load(*a, **k))
+    batch = {"executions": [execution_body(alice_workflow) for _ in range(3)]}
+
+    response = post_execution(client, batch, site=alice_workflow.site)
+
+    assert response.status_code == 200 and response.json()["recorded"] == 3
+    assert drf_parses == []
