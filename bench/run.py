@@ -3,8 +3,8 @@
 Starts the app under gunicorn with production settings on a database of its own
 (tracker_bench) and Redis, drives it with wrk from another process on 127.0.0.1, and in the
 same run has pgbench write the same rows at the same concurrency, two ways: the tracking
-transaction as plain SQL statements (bench/transaction.sql) and, for single executions, the
-very statement the app sends (printed by bench/statement.py). Each scenario runs RUNS times,
+transaction as plain SQL statements (bench/transaction.sql) and the very statement the app
+sends, for one execution or a batch (bench/statement.py). Each scenario runs RUNS times,
 interleaved with pgbench; medians are reported with the ratios endpoint / pgbench, and written
 to bench/results/.
 
@@ -35,6 +35,7 @@ PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 DATABASE = "tracker_bench"
 WORKFLOWS = 1000
+BATCH = 50
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -49,7 +50,7 @@ class Scenario:
 SCENARIOS = [
     Scenario("single", 1, False, "1 execution per request, 1,000 playbooks"),
     Scenario("hot", 1, True, "1 execution per request, one hot playbook"),
-    Scenario("batch50", 50, False, "50 executions per request, 1,000 playbooks"),
+    Scenario("batch50", BATCH, False, f"{BATCH} executions per request, 1,000 playbooks"),
     # What the stack costs before any work: a CORS preflight without Origin (no database,
     # no cache) through the same middleware and view.
     Scenario("floor", 0, False, "framework floor: a preflight, no I/O"),
@@ -89,8 +90,12 @@ def main() -> None:
     seeded = manage(seed_env, "shell", "-v0", "-c", (BENCH / "seed.py").read_text())
     site_key, owner, first_pk, last_pk = seeded.split("SEEDED")[1].split()
     (work / "hot").write_text((work / "ids").read_text().splitlines()[0] + "\n")
-    statement = manage({**env, "BENCH_KEY": site_key}, "shell", "-v0", "-c",
-                       (BENCH / "statement.py").read_text()).split("STATEMENT", 1)[1]  # fmt: skip
+    statements = manage(
+        {**env, "BENCH_KEY": site_key, "BENCH_OWNER": owner, "BENCH_WORKFLOWS": str(WORKFLOWS),
+         "BENCH_BATCH": str(BATCH)},
+        "shell", "-v0", "-c", (BENCH / "statement.py").read_text(),
+    )  # fmt: skip
+    single_statement, batch_statement = statements.split("STATEMENT", 1)[1].split("BATCH", 1)
 
     port = free_port()
     app = subprocess.Popen(
@@ -124,14 +129,17 @@ def main() -> None:
                         args,
                     )
                 )
+                print(f"run {run}/{args.runs} {scenario.name}: pgbench, the app's statement")
                 if scenario.batch == 1:
-                    print(f"run {run}/{args.runs} {scenario.name}: pgbench, the app's statement")
                     last = 0 if scenario.hot else WORKFLOWS - 1
                     script = work / f"statement-{last}.sql"
-                    script.write_text(f"\\set n random(0, {last})\n{statement}")
-                    results[scenario.name]["pg_statement"].append(
-                        pgbench_run(script, 1, args, prepared=True)
-                    )
+                    script.write_text(f"\\set n random(0, {last})\n{single_statement}")
+                else:
+                    script = work / f"statement-batch-{scenario.batch}.sql"
+                    script.write_text(batch_statement)
+                results[scenario.name]["pg_statement"].append(
+                    pgbench_run(script, scenario.batch, args, prepared=True)
+                )
         exact = check_counts()
     finally:
         app.send_signal(signal.SIGTERM)
@@ -323,8 +331,8 @@ def report(results: dict, exact: dict, args) -> None:
         f" medians of {args.runs} interleaved {args.duration} s runs; wrk and pgbench on"
         " 127.0.0.1. Rate limits (IP and site key, Redis) checked on every request.",
         "pgbench writes the same rows two ways: the tracking transaction as plain statements"
-        " (`bench/transaction.sql`) and the one statement the app sends for a single execution"
-        " (`bench/statement.py`).",
+        " (`bench/transaction.sql`) and the one statement the app sends, for a single execution"
+        " or a batch (`bench/statement.py`).",
         "",
         "| scenario | endpoint req/s | executions/s | p50 ms | p99 ms | app CPU s/1k | PG CPU s/1k"
         " | pgbench transaction, executions/s | endpoint / that | pgbench app's statement,"

@@ -1,6 +1,9 @@
-"""Print the app's one-statement write of a single execution (analytics.services) as a pgbench
-script, run through `manage.py shell`: the very statement the endpoint sends, with wrk's
-record as its values, `:n` choosing the playbook (see seed.py) and the site key from BENCH_KEY.
+"""Print the app's one-statement writes (analytics.services) as pgbench scripts, run through
+`manage.py shell`: the very statements the endpoint sends, with wrk's record as their values.
+
+STATEMENT: a single execution, `:n` choosing the playbook (see seed.py), the site key from
+BENCH_KEY. BATCH: BENCH_BATCH executions of the owner BENCH_OWNER, the document the app sends
+built by PostgreSQL, each item with its own ids and one of BENCH_WORKFLOWS playbooks at random.
 """
 
 import os
@@ -11,7 +14,14 @@ from django.db import connection
 from psycopg import ClientCursor
 from psycopg.types.json import Jsonb
 
-from analytics.services import RECORD_FOR_SITE_KEY, _event_data, _event_type
+from analytics.services import (
+    RECORD_FOR_OWNER,
+    RECORD_FOR_SITE_KEY,
+    _columns,
+    _document,
+    _event_data,
+    _event_type,
+)
 
 WORKFLOW = uuid.UUID("11111111-1111-4111-8111-111111111111")
 PUBLIC_ID = uuid.UUID("22222222-2222-4222-8222-222222222222")
@@ -41,8 +51,9 @@ params = {
 connection.ensure_connection()
 cursor = ClientCursor(connection.connection)
 sql = cursor.mogrify(RECORD_FOR_SITE_KEY, params)
+playbook = "('00000000-0000-4000-8000-' || lpad({}::text, 12, '0'))::uuid"
 for sentinel, expression in {
-    f"'{WORKFLOW.hex}'::uuid": "('00000000-0000-4000-8000-' || lpad(:n::text, 12, '0'))::uuid",
+    f"'{WORKFLOW.hex}'::uuid": playbook.format(":n"),
     f"'{PUBLIC_ID.hex}'::uuid": "gen_random_uuid()",
     f"'{CLIENT_ID}'": "md5(random()::text)",
     "'2001-01-01 01:01:01+00:00'::timestamptz": "now()",
@@ -52,3 +63,32 @@ for sentinel, expression in {
     assert sentinel in sql, (sentinel, sql)
     sql = sql.replace(sentinel, expression)
 print("STATEMENT" + " ".join(sql.split()) + ";")
+
+item = {
+    "workflow_id": WORKFLOW, "status": "success", "execution_time_ms": 250,
+    "page_url": "https://example.com/pricing", "session_id": "s", "device_type": "desktop",
+    "trigger_name": "UTM Parameters", "client_execution_id": CLIENT_ID, "actions": actions,
+}  # fmt: skip
+generated = {
+    "public_id": "gen_random_uuid()",
+    "workflow": playbook.format(f"floor(random() * {os.environ['BENCH_WORKFLOWS']})::int"),
+    "client_execution_id": "md5(random()::text)",
+    "executed_at": "now()",
+    "received_at": "now()",
+    "hour": "date_trunc('hour', now())",
+    "day": "(now() AT TIME ZONE 'UTC')::date",
+}
+fields = ", ".join(
+    f"'{key}', {generated.get(key) or cursor.mogrify('%s', [Jsonb(value)])}"
+    for key, value in _document(item, _columns(item, EXECUTED)).items()
+)
+document = (
+    f"(SELECT jsonb_agg(jsonb_build_object({fields}))"
+    f" FROM generate_series(1, {os.environ['BENCH_BATCH']}))"
+)
+batch = cursor.mogrify(RECORD_FOR_OWNER, {"items": Jsonb("DOCUMENT"), "owner_id": 0})
+batch = batch.replace("'\"DOCUMENT\"'::jsonb", document).replace(
+    "owner_id = 0", f"owner_id = {int(os.environ['BENCH_OWNER'])}"
+)
+assert document in batch and "owner_id = 0" not in batch, batch
+print("BATCH" + " ".join(batch.split()) + ";")
