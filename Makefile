@@ -36,7 +36,7 @@ format: install
 	$(BIN)/ruff format .
 
 # Tracking endpoint against pgbench on the same transaction (needs PostgreSQL, Redis, wrk,
-# pgbench on this machine; takes about 6 minutes). Results go to bench/results/.
+# pgbench on this machine; takes about 10 minutes). Results go to bench/results/.
 bench: install
 	$(BIN)/python bench/run.py $(ARGS)
 
