@@ -1,7 +1,7 @@
-import json
 from datetime import timedelta
 from typing import Any
 
+import msgspec
 from django.conf import settings
 from django.core.validators import RegexValidator, URLValidator
 from django.utils import timezone
@@ -43,11 +43,11 @@ class ActionSerializer(serializers.Serializer):
     error = serializers.CharField(max_length=2000, required=False, allow_blank=True)
 
     def validate_config(self, value: dict[str, Any]) -> dict[str, Any]:
-        if len(json.dumps(value)) > MAX_CONFIG_BYTES:
-            raise serializers.ValidationError(f"Must be at most {MAX_CONFIG_BYTES} bytes as JSON.")
-        problem = json_problem(value)
+        problem = json_problem(value)  # first: what it finds, JSON cannot encode
         if problem:
             raise serializers.ValidationError(problem)
+        if len(msgspec.json.encode(value)) > MAX_CONFIG_BYTES:
+            raise serializers.ValidationError(f"Must be at most {MAX_CONFIG_BYTES} bytes as JSON.")
         return value
 
 

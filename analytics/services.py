@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+import msgspec
 import psycopg
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, F, Value, When
@@ -381,7 +382,7 @@ def record_for_site_key(
         "hour": _hour_of(columns["executed_at"]),
         "day": _day_of(columns["executed_at"]),
         **dict(zip(ROLLUP_SUMS, _rollup_increments(columns), strict=True)),
-        "actions": Jsonb(_actions_document(fields.get("actions", ()))),
+        "actions": Jsonb(_actions_document(fields.get("actions", ())), dumps=msgspec.json.encode),
     }
     with _prepared_cursor() as cursor:
         cursor.execute(RECORD_FOR_SITE_KEY, params)
@@ -397,7 +398,8 @@ def _write_in_one_statement(owner, written: Written) -> None:
     # usable when this fails (a repeated execution id, which `record_executions` handles).
     savepoint = transaction.atomic() if connection.in_atomic_block else nullcontext()
     with savepoint, _prepared_cursor() as cursor:
-        cursor.execute(RECORD_FOR_OWNER, {"items": Jsonb(document), "owner_id": owner.pk})
+        items = Jsonb(document, dumps=msgspec.json.encode)
+        cursor.execute(RECORD_FOR_OWNER, {"items": items, "owner_id": owner.pk})
 
 
 def _document(item: Mapping[str, Any], columns: Mapping[str, Any]) -> dict[str, Any]:

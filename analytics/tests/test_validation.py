@@ -204,3 +204,21 @@ def test_a_serializer_checking_more_than_its_fields_stops_compilation():
 
     with pytest.raises(TypeError):
         CompiledSerializer(Record())
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_a_config_may_take_exactly_its_limit_in_utf8_json(compiled):
+    validate = COMPILED.run_validation if compiled else SERIALIZER.run_validation
+    frame = len('{"t":""}')
+    fits = {"t": "é" * ((MAX_CONFIG_BYTES - frame) // 2)}  # two bytes each in UTF-8
+    over = {"t": fits["t"] + "ab"}
+    record = site_script_record()
+
+    accepted = validate({**record, "actions": [{"name": "Set", "config": fits}]})
+    with pytest.raises(serializers.ValidationError) as refused:
+        validate({**record, "actions": [{"name": "Set", "config": over}]})
+
+    assert accepted["actions"][0]["config"] == fits
+    assert refused.value.detail["actions"][0]["config"] == [
+        f"Must be at most {MAX_CONFIG_BYTES} bytes as JSON."
+    ]
