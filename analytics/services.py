@@ -103,20 +103,19 @@ Written = list[tuple[int, Mapping[str, Any], dict[str, Any]]]
 def _write_with_the_orm(owner, written: Written) -> None:
     """`_write` on any database: a statement per table, one upsert per rollup."""
     executions = [
-        Execution(workflow_id=workflow_pk, owner=owner, **columns)
-        for workflow_pk, _, columns in written
+        (Execution(workflow_id=workflow_pk, owner=owner, **columns), item)
+        for workflow_pk, item, columns in written
     ]
-    items = [item for _, item, _ in written]
     runs: dict[int, list[datetime]] = defaultdict(list)
-    for execution in executions:
-        runs[execution.workflow_id].append(execution.executed_at)
+    for workflow_pk, _, columns in written:
+        runs[workflow_pk].append(columns["executed_at"])
     with transaction.atomic():
         # Rows first: a concurrent duplicate execution id waits on the unique index here and
         # fails before any counter moves.
-        Execution.objects.bulk_create(executions)
+        Execution.objects.bulk_create(execution for execution, _ in executions)
         AnalyticsEvent.objects.bulk_create(
             _event(action, execution=execution)
-            for execution, item in zip(executions, items, strict=True)
+            for execution, item in executions
             for action in item.get("actions", ())
         )
         _count_runs(runs)

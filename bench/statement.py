@@ -17,10 +17,9 @@ from psycopg.types.json import Jsonb
 from analytics.services import (
     RECORD_FOR_OWNER,
     RECORD_FOR_SITE_KEY,
+    _actions_document,
     _columns,
     _document,
-    _event_data,
-    _event_type,
 )
 
 WORKFLOW = uuid.UUID("11111111-1111-4111-8111-111111111111")
@@ -42,11 +41,7 @@ params = {
     "executed_at": EXECUTED, "received_at": EXECUTED, "hour": HOUR, "day": DAY,
     "executions": 1, "errors": 0, "timeouts": 0, "desktop": 1, "mobile": 0, "tablet": 0,
     "total_time_ms": 250,
-    "actions": Jsonb([
-        {"event_type": _event_type(action), "selector": action["selector"],
-         "data": _event_data(action)}
-        for action in actions
-    ]),
+    "actions": Jsonb(_actions_document(actions)),
 }  # fmt: skip
 connection.ensure_connection()
 cursor = ClientCursor(connection.connection)
