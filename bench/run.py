@@ -75,6 +75,10 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
     parser.add_argument(
+        "--threads", type=int, default=0,
+        help="threads per worker (gunicorn's gthread workers, with keep-alive); 0: sync workers",
+    )  # fmt: skip
+    parser.add_argument(
         "--scenarios", default=",".join(s.name for s in SCENARIOS), help="comma-separated"
     )
     args = parser.parse_args()
@@ -100,7 +104,8 @@ def main() -> None:
     port = free_port()
     app = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "tracker.wsgi", "-w", str(args.workers),
-         "-b", f"127.0.0.1:{port}", "--timeout", "30", "--log-level", "warning"],
+         "-b", f"127.0.0.1:{port}", "--timeout", "30", "--log-level", "warning",
+         *(["-k", "gthread", "--threads", str(args.threads)] if args.threads else [])],
         cwd=ROOT, env=env, stderr=open(work / "gunicorn.log", "w"),  # noqa: SIM115
     )  # fmt: skip
     try:
@@ -327,7 +332,9 @@ def report(results: dict, exact: dict, args) -> None:
     lines = [
         f"# Tracking benchmark, commit {commit}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         "",
-        f"{os.cpu_count()} cores; gunicorn {args.workers} sync workers; {args.clients} clients;"
+        f"{os.cpu_count()} cores; gunicorn {args.workers}"
+        + (f" gthread workers of {args.threads} threads;" if args.threads else " sync workers;")
+        + f" {args.clients} clients;"
         f" medians of {args.runs} interleaved {args.duration} s runs; wrk and pgbench on"
         " 127.0.0.1. Rate limits (IP and site key, Redis) checked on every request.",
         "pgbench writes the same rows two ways: the tracking transaction as plain statements"
