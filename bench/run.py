@@ -325,6 +325,12 @@ def median(measures: list[Measure]) -> Measure:
     )
 
 
+def per_pass(name: str, runs: dict[str, list[Measure]]) -> str:
+    passes = zip(runs["app"], runs["pg"], strict=True)
+    ratios = [app.executions_per_s / pg.executions_per_s for app, pg in passes]
+    return f"{name} / pgbench transaction " + ", ".join(f"{r:.0%}" for r in ratios)
+
+
 def report(results: dict, exact: dict, args) -> None:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
@@ -378,7 +384,13 @@ def report(results: dict, exact: dict, args) -> None:
     if {"single", "batch50"} <= results.keys():
         single = median(results["single"]["app"]).executions_per_s
         batch = median(results["batch50"]["app"]).executions_per_s
-        lines.append(f"Batched executions/s over single-execution posts: {batch / single:.1f}×.")
+        pairs = zip(results["single"]["app"], results["batch50"]["app"], strict=True)
+        lines.append(
+            f"Batched executions/s over single-execution posts: {batch / single:.1f}×"
+            " (pass by pass: "
+            + ", ".join(f"{b.executions_per_s / s.executions_per_s:.1f}×" for s, b in pairs)
+            + ")."
+        )
     if {"single", "floor"} <= results.keys():
         single = median(results["single"]["app"]).requests_per_s
         floor = median(results["floor"]["app"]).requests_per_s
@@ -386,6 +398,11 @@ def report(results: dict, exact: dict, args) -> None:
             f"Single-execution posts run at {single / floor:.0%} of the framework floor's"
             " request rate (same gunicorn, middleware and view, no work)."
         )
+    lines.append(
+        "Each pass's own ratio, as the machine's speed drifts between passes: "
+        + "; ".join(per_pass(name, runs) for name, runs in results.items() if runs["pg"])
+        + "."
+    )
     lines.append(
         f"After the run: counters {exact['counters']:,}, execution rows {exact['rows']:,},"
         f" hourly rollup {exact['hourly']:,}, daily rollup {exact['daily']:,}"
