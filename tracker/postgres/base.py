@@ -27,5 +27,13 @@ class DatabaseWrapper(PostgreSQLDatabaseWrapper):
             return False
         if pgconn.transaction_status != pq.TransactionStatus.IDLE:
             return False
-        readable, _, _ = select.select([pgconn.socket], [], [], 0)
-        return not readable
+        return not _readable(pgconn.socket)
+
+
+def _readable(descriptor: int) -> bool:
+    if not hasattr(select, "poll"):  # Windows, whose select() has no limit on descriptor numbers
+        return bool(select.select([descriptor], [], [], 0)[0])
+    # poll(), not select(): select() refuses descriptors past 1,023.
+    poller = select.poll()
+    poller.register(descriptor, select.POLLIN)
+    return bool(poller.poll(0))

@@ -1,5 +1,6 @@
 """The start-of-request health check of a persistent PostgreSQL connection."""
 
+import os
 import select
 import time
 
@@ -68,3 +69,22 @@ def test_a_connection_inside_a_transaction_gets_the_full_check(session):
 
     assert opened, "SELECT 1 was not sent"
     assert connection.connection is raw
+
+
+def test_a_connection_on_a_high_file_descriptor_is_checked_too():
+    # select() refuses descriptors past 1,023; a busy process (threads, many sockets) has them.
+    spare = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        connection.close()
+        connection.ensure_connection()
+        assert connection.connection.pgconn.socket > 1024
+        connection.health_check_done = False
+
+        connection.close_if_health_check_failed()
+
+        assert connection.health_check_done
+        assert connection.connection is not None
+    finally:
+        connection.close()
+        for descriptor in spare:
+            os.close(descriptor)
