@@ -170,9 +170,10 @@ def api_client():
     return APIClient()
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def clean_cache():
-    """Rate-limit counters start at zero (tests use their own Redis database)."""
+    """Every test starts with an empty cache (the tests' own Redis database): counters left by
+    an earlier test in the same minute would otherwise answer 429."""
     from django.core.cache import cache
 
     cache.clear()
