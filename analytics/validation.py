@@ -96,7 +96,7 @@ def _kind(field: serializers.Field) -> tuple[Any, Callable[[Any], Any] | None]:
             min_length=field.min_length or (0 if field.allow_blank else 1),
             max_length=field.max_length,
         )
-        passes = [_remembered(validator) for validator in own]
+        passes = [_passes(validator) for validator in own]
         return Annotated[str, length], functools.partial(_text, passes=passes)
     if own:
         raise TypeError(f"{type(field).__name__} with validators is not compiled")
@@ -152,11 +152,11 @@ def _text(value: str, passes) -> str:
     return value
 
 
-def _remembered(validator) -> Callable[[str], bool]:
-    """Whether `validator` passes a value, remembered: pages and ids repeat, and a URL's
-    regular expressions cost more than the rest of a record's checks."""
+def _passes(validator) -> Callable[[str], bool]:
+    """Whether `validator` passes a value. A URL check is remembered: pages repeat, and its
+    regular expressions cost more than the rest of a record's checks. Other checks (an
+    execution id's pattern, whose values never repeat) run each time."""
 
-    @functools.lru_cache(maxsize=4096)
     def passes(value: str) -> bool:
         try:
             validator(value)
@@ -164,6 +164,8 @@ def _remembered(validator) -> Callable[[str], bool]:
             return False
         return True
 
+    if isinstance(validator, django_validators.URLValidator):
+        return functools.lru_cache(maxsize=4096)(passes)
     return passes
 
 
