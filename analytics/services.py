@@ -204,15 +204,16 @@ DAILY_UPSERT = _rollup_upsert(DailyStat, "day")
 
 def _count_in_rollups(owner, written: Written) -> None:
     """One upsert per rollup for all the executions' hours, and days."""
-    for upsert, bucket_of, adapt in (
-        (HOURLY_UPSERT, _hour_of, connection.ops.adapt_datetimefield_value),
-        (DAILY_UPSERT, _day_of, connection.ops.adapt_datefield_value),
+    rollups = [(workflow_pk, _rollup_columns(columns)) for workflow_pk, _, columns in written]
+    for upsert, bucket, adapt in (
+        (HOURLY_UPSERT, "hour", connection.ops.adapt_datetimefield_value),
+        (DAILY_UPSERT, "day", connection.ops.adapt_datefield_value),
     ):
         sums: dict[tuple[int, datetime | date], list[int]] = defaultdict(lambda: [0] * 7)
-        for workflow_pk, _, columns in written:
-            row = sums[(workflow_pk, bucket_of(columns["executed_at"]))]
-            for position, value in enumerate(_rollup_increments(columns)):
-                row[position] += value
+        for workflow_pk, rollup in rollups:
+            row = sums[(workflow_pk, rollup[bucket])]
+            for position, name in enumerate(ROLLUP_SUMS):
+                row[position] += rollup[name]
         params: list[Any] = []
         for (workflow_pk, bucket), row in sorted(sums.items()):
             params += [workflow_pk, owner.pk, adapt(bucket), *row]
@@ -221,26 +222,21 @@ def _count_in_rollups(owner, written: Written) -> None:
             cursor.execute(upsert.format(rows=f"VALUES {placeholders}"), params)
 
 
-def _hour_of(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-
-
-def _day_of(moment: datetime) -> date:
-    return moment.astimezone(UTC).date()
-
-
-def _rollup_increments(columns: Mapping[str, Any]) -> tuple[int, ...]:
-    """What one execution adds to its hour and its day (ROLLUP_SUMS)."""
+def _rollup_columns(columns: Mapping[str, Any]) -> dict[str, Any]:
+    """An execution's hour and day (UTC), and what it adds to each (ROLLUP_SUMS)."""
+    executed_at = columns["executed_at"].astimezone(UTC)
     status, device_type = columns["status"], columns["device_type"]
-    return (
-        1,
-        int(status == Execution.Status.ERROR),
-        int(status == Execution.Status.TIMEOUT),
-        int(device_type == "desktop"),
-        int(device_type == "mobile"),
-        int(device_type == "tablet"),
-        columns["execution_time_ms"],
-    )
+    return {
+        "hour": executed_at.replace(minute=0, second=0, microsecond=0),
+        "day": executed_at.date(),
+        "executions": 1,
+        "errors": int(status == Execution.Status.ERROR),
+        "timeouts": int(status == Execution.Status.TIMEOUT),
+        "desktop": int(device_type == "desktop"),
+        "mobile": int(device_type == "mobile"),
+        "tablet": int(device_type == "tablet"),
+        "total_time_ms": columns["execution_time_ms"],
+    }
 
 
 ROLLUP_OF_RECORDED = f"""SELECT workflow_pk, owner_pk, {{bucket}},
@@ -378,9 +374,7 @@ def record_for_site_key(
         "site_key": site_key,
         "origin": origin,
         "workflow_id": fields["workflow_id"],
-        "hour": _hour_of(columns["executed_at"]),
-        "day": _day_of(columns["executed_at"]),
-        **dict(zip(ROLLUP_SUMS, _rollup_increments(columns), strict=True)),
+        **_rollup_columns(columns),
         "actions": Jsonb(_actions_document(fields.get("actions", ())), dumps=msgspec.json.encode),
     }
     with _prepared_cursor() as cursor:
@@ -403,16 +397,10 @@ def _write_in_one_statement(owner, written: Written) -> None:
 
 def _document(item: Mapping[str, Any], columns: Mapping[str, Any]) -> dict[str, Any]:
     """One execution as RECORD_FOR_OWNER reads it (`item` there)."""
-    executed_at = columns["executed_at"]
     return {
         **columns,
-        "public_id": str(columns["public_id"]),
-        "workflow": str(item["workflow_id"]),
-        "executed_at": executed_at.isoformat(),
-        "received_at": columns["received_at"].isoformat(),
-        "hour": _hour_of(executed_at).isoformat(),
-        "day": _day_of(executed_at).isoformat(),
-        **dict(zip(ROLLUP_SUMS, _rollup_increments(columns), strict=True)),
+        "workflow": item["workflow_id"],
+        **_rollup_columns(columns),
         "actions": _actions_document(item.get("actions", ())),
     }
 
