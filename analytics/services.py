@@ -1,16 +1,17 @@
 """The write path: recording playbook executions."""
 
 import uuid
+import weakref
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 import msgspec
 import psycopg
-from django.db import IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.db.models import Case, F, Value, When
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
@@ -417,13 +418,27 @@ def _actions_document(actions) -> list[dict[str, Any]]:
     ]
 
 
+@contextmanager
 def _prepared_cursor():
     """A cursor that sends parameters apart from the statement (Django's inline them), so that
     psycopg prepares a statement it sees again and PostgreSQL plans it once per connection.
-    Opened as Django opens its own: a persistent connection that died is replaced first."""
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    cursor = psycopg.Cursor(connection.connection)
-    if connection.queries_logged:
-        return connection.make_debug_cursor(cursor)
-    return connection.make_cursor(cursor)
+    Opened as Django opens its own: a persistent connection that died is replaced first.
+
+    One cursor per connection serves every request: it keeps what it learnt about adapting
+    each parameter's type (a new cursor per post cost about 70 µs of CPU, a fifth of the
+    statement's). Django's wrapper still turns database errors into Django's.
+    """
+    wrapper = connections[DEFAULT_DB_ALIAS]
+    wrapper.close_if_health_check_failed()
+    wrapper.ensure_connection()
+    cursor = STATEMENT_CURSORS.get(wrapper)
+    if cursor is None or cursor.connection is not wrapper.connection:
+        cursor = STATEMENT_CURSORS[wrapper] = psycopg.Cursor(wrapper.connection)
+    if wrapper.queries_logged:
+        yield wrapper.make_debug_cursor(cursor)
+    else:
+        yield wrapper.make_cursor(cursor)
+
+
+# Each Django connection's statement cursor (per thread, as Django's connections are).
+STATEMENT_CURSORS: weakref.WeakKeyDictionary[Any, psycopg.Cursor] = weakref.WeakKeyDictionary()

@@ -6,12 +6,13 @@ from datetime import timedelta
 import pytest
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection
+from django.db import connection, connections
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from analytics.models import ROLLUP_SUMS, AnalyticsEvent, DailyStat, Execution, HourlyStat
 from analytics.ratelimits import parse_rate
+from analytics.services import STATEMENT_CURSORS
 from analytics.tests.helpers import execution_body, post_execution
 from workflows.models import Workflow
 
@@ -33,6 +34,29 @@ def test_a_site_script_post_is_one_database_statement(
     assert response.json()["executionId"] == Execution.objects.get().execution_id
     alice_workflow.refresh_from_db()
     assert alice_workflow.executions == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_statement_cursor_serves_every_post_and_follows_a_new_connection(
+    client, alice_workflow
+):
+    def post():
+        return post_execution(client, execution_body(alice_workflow), site=alice_workflow.site)
+
+    first = post()
+    cursor = STATEMENT_CURSORS[connections["default"]]
+    second = post()
+    assert STATEMENT_CURSORS[connections["default"]] is cursor
+    connection.close()
+    third = post()
+
+    replaced = STATEMENT_CURSORS[connections["default"]]
+    assert [first.status_code, second.status_code, third.status_code] == [201, 201, 201]
+    assert replaced is not cursor
+    assert replaced.connection is connection.connection
+    alice_workflow.refresh_from_db()
+    assert alice_workflow.executions == Execution.objects.count() == 3
 
 
 def _stored(execution: Execution) -> dict:
