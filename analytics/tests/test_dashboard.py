@@ -11,7 +11,13 @@ from workflows.models import Profile, Workflow
 pytestmark = pytest.mark.django_db
 
 
-def run(workflow, *, ago=timedelta(minutes=5), status="success", ms=100, device="desktop", **kw):
+def earlier_today() -> timedelta:
+    """How long ago 'a few minutes ago' is, kept within today even just after midnight."""
+    now = timezone.localtime()
+    return min(timedelta(minutes=5), (now - now.replace(hour=0, minute=0, second=0)) / 2)
+
+
+def run(workflow, *, ago=None, status="success", ms=100, device="desktop", **kw):
     return record_execution(
         owner=workflow.owner,
         site=None,
@@ -19,7 +25,7 @@ def run(workflow, *, ago=timedelta(minutes=5), status="success", ms=100, device=
         status=status,
         execution_time_ms=ms,
         device_type=device,
-        started_at=timezone.now() - ago,
+        started_at=timezone.now() - (earlier_today() if ago is None else ago),
         **kw,
     )
 

@@ -39,13 +39,14 @@ def test_both_rollups_add_up_to_the_same_whatever_the_write_path(
     client, alice, alice_workflow, settings
 ):
     settings.TRACKING_MAX_DELAY_SECONDS = 30 * 86400
-    now = datetime.now(UTC)
+    # Yesterday noon (UTC): an hour either side stays on the same day at any time of day.
+    noon = (datetime.now(UTC) - timedelta(days=1)).replace(hour=12, minute=0, second=0)
     for days_ago, status, device in [(0, "success", "mobile"), (3, "error", "tablet")]:
-        started = (now - timedelta(days=days_ago)).isoformat()
+        started = (noon - timedelta(days=days_ago)).isoformat()
         body = execution_body(alice_workflow, startedAt=started, status=status, deviceType=device)
         assert post_execution(client, body, site=alice_workflow.site).status_code == 201
     batch = [
-        execution_body(alice_workflow, startedAt=(now - timedelta(days=n)).isoformat())
+        execution_body(alice_workflow, startedAt=(noon - timedelta(days=n)).isoformat())
         for n in (0, 1, 1, 25)
     ]
     posted = post_execution(client, {"executions": batch}, site=alice_workflow.site)
@@ -56,7 +57,7 @@ def test_both_rollups_add_up_to_the_same_whatever_the_write_path(
         workflow_id=alice_workflow.public_id,
         status="timeout",
         execution_time_ms=5,
-        started_at=now - timedelta(days=25, hours=1),
+        started_at=noon - timedelta(days=25, hours=1),
     )
 
     assert daily_rows() == hourly_rows_by_day()
