@@ -264,7 +264,10 @@ def _updates() -> dict[str, tuple[int, int]]:
 def test_counters_and_rollups_update_in_place_without_index_writes(client, alice_workflow, batch):
     """PostgreSQL updates a row without touching its indexes (a HOT update) only when no
     indexed column changes: an index on a counter would write every index on every run."""
-    bodies = [execution_body(alice_workflow, executionId=f"run-{n}") for n in range(5)]
+    noon = (timezone.now() - timedelta(days=1)).replace(hour=12, minute=0).isoformat()
+    bodies = [
+        execution_body(alice_workflow, executionId=f"run-{n}", startedAt=noon) for n in range(5)
+    ]  # in one hour and one day, whenever the test runs
     before = _updates()
     if batch:
         responses = [post_execution(client, {"executions": bodies}, site=alice_workflow.site)]
