@@ -210,7 +210,9 @@ def _count_in_rollups(owner, written: Written) -> None:
         (HOURLY_UPSERT, "hour", connection.ops.adapt_datetimefield_value),
         (DAILY_UPSERT, "day", connection.ops.adapt_datefield_value),
     ):
-        sums: dict[tuple[int, datetime | date], list[int]] = defaultdict(lambda: [0] * 7)
+        sums: dict[tuple[int, datetime | date], list[int]] = defaultdict(
+            lambda: [0] * len(ROLLUP_SUMS)
+        )
         for workflow_pk, rollup in rollups:
             row = sums[(workflow_pk, rollup[bucket])]
             for position, name in enumerate(ROLLUP_SUMS):
@@ -218,7 +220,9 @@ def _count_in_rollups(owner, written: Written) -> None:
         params: list[Any] = []
         for (workflow_pk, bucket), row in sorted(sums.items()):
             params += [workflow_pk, owner.pk, adapt(bucket), *row]
-        placeholders = ", ".join(["(" + ", ".join(["%s"] * 10) + ")"] * len(sums))
+        placeholders = ", ".join(
+            ["(" + ", ".join(["%s"] * (3 + len(ROLLUP_SUMS))) + ")"] * len(sums)
+        )
         with connection.cursor() as cursor:
             cursor.execute(upsert.format(rows=f"VALUES {placeholders}"), params)
 

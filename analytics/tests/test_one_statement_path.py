@@ -16,7 +16,7 @@ from analytics.services import STATEMENT_CURSORS
 from analytics.tests.helpers import execution_body, post_execution
 from workflows.models import Workflow
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clean_cache", "frozen_window")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_window")]
 
 
 @pytest.mark.postgres

@@ -3,7 +3,7 @@ import pytest
 from analytics.models import Execution
 from analytics.tests.helpers import execution_body, post_execution
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clean_cache", "frozen_window")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_window")]
 
 
 def test_the_ip_limit_answers_429_with_retry_after(client, alice_workflow, settings):

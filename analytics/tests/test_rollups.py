@@ -18,7 +18,7 @@ from analytics.services import record_execution
 from analytics.tests.helpers import execution_body, post_execution
 from workflows.models import Workflow
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clean_cache")]
+pytestmark = pytest.mark.django_db
 
 
 def daily_rows() -> dict:

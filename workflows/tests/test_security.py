@@ -48,7 +48,7 @@ def login(client, password: str, ip: str = "198.51.100.7"):
     )
 
 
-@pytest.mark.usefixtures("clean_cache", "frozen_window")
+@pytest.mark.usefixtures("frozen_window")
 def test_the_11th_failed_login_in_a_minute_answers_429(client, alice):
     failures = [login(client, "wrong").status_code for _ in range(10)]
     eleventh = login(client, "alice-password")
@@ -61,7 +61,7 @@ def test_the_11th_failed_login_in_a_minute_answers_429(client, alice):
     assert elsewhere.status_code == 302
 
 
-@pytest.mark.usefixtures("clean_cache", "frozen_window")
+@pytest.mark.usefixtures("frozen_window")
 def test_successful_logins_do_not_use_up_the_limit(client, alice):
     for _ in range(12):
         assert login(client, "alice-password").status_code == 302
