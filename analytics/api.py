@@ -1,12 +1,13 @@
 import json
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -71,17 +72,16 @@ class TrackExecutionView(APIView):
     def dispatch(self, request: HttpRequest, *args, **kwargs):
         # Limits first, then the common case (a site script's single execution) in one
         # database round trip; everything else, refusals included, takes DRF's full path.
+        # In front of Django, analytics.ingest has usually done both already.
         self.retry_after = self.parsed_body = None
         if request.method == "POST":
-            payload = self.parsed_body = _json_object(request)
-            site_key = request.headers.get("X-Site-Key") or (payload or {}).get("siteKey")
-            self.retry_after = tracking_retry_after(
-                request, site_key if isinstance(site_key, str) else None
-            )
-            if self.retry_after is None and payload is not None and isinstance(site_key, str):
-                response = _record_single(request, payload, site_key)
+            counted = request.META.get(COUNTED)
+            if counted is None:
+                counted = count_tracking_request(request)
+                response = record_common_case(request, counted)
                 if response is not None:
                     return response
+            self.retry_after, self.parsed_body = counted.retry_after, counted.payload
         return super().dispatch(request, *args, **kwargs)
 
     def initial(self, request: Request, *args, **kwargs) -> None:
@@ -203,8 +203,37 @@ def _refuse_constant(name: str):
     raise ValueError(f"{name} is not JSON")
 
 
-def _record_single(request: HttpRequest, payload: dict[str, Any], site_key: str):
-    """201 for a valid single execution recorded in one statement; None for anything else."""
+@dataclass(frozen=True)
+class CountedRequest:
+    """A tracking post counted against the rate limits, with its body when it is a JSON
+    object and its site key when it names one."""
+
+    payload: dict[str, Any] | None
+    site_key: str | None
+    retry_after: int | None
+
+
+# Where a request's CountedRequest is kept (in the WSGI environ, which Django's request
+# shares as META), so that a request handed on from analytics.ingest is not counted twice.
+COUNTED = "tracker.tracking_counted"
+
+
+def count_tracking_request(request: HttpRequest) -> CountedRequest:
+    payload = _json_object(request)
+    site_key = request.headers.get("X-Site-Key") or (payload or {}).get("siteKey")
+    if not isinstance(site_key, str):
+        site_key = None
+    counted = CountedRequest(payload, site_key, tracking_retry_after(request, site_key))
+    request.META[COUNTED] = counted
+    return counted
+
+
+def record_common_case(request: HttpRequest, counted: CountedRequest) -> HttpResponse | None:
+    """201 for a valid single execution with a site key, within the limits, recorded in one
+    statement; None for anything else, which DRF's full path then answers."""
+    payload, site_key = counted.payload, counted.site_key
+    if counted.retry_after is not None or payload is None or site_key is None:
+        return None
     if "workflowId" not in payload or len(site_key) > 64:
         return None
     try:

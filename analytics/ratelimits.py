@@ -1,6 +1,7 @@
 """The tracking endpoint's limits, per client IP and per site key, counted in fixed windows in
 the shared cache: both in one Redis round trip (django-ratelimit takes two per limit)."""
 
+import functools
 import ipaddress
 import logging
 import math
@@ -8,15 +9,17 @@ import re
 import time
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
+from redis.commands.core import Script
 
 logger = logging.getLogger("analytics.tracking")
 
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
+@functools.lru_cache(maxsize=32)
 def parse_rate(rate: str) -> tuple[int, int]:
     """`"1200/m"` -> (1200, 60); also `"10/5m"`, as django-ratelimit reads its rates."""
     match = re.fullmatch(r"(\d+)/(\d*)([smhd])", rate)
@@ -86,15 +89,21 @@ return counts
 
 def _increment(keys: list[tuple[str, int]]) -> list[int]:
     """Add one to each counter (created to expire with its window); the new values."""
-    if hasattr(cache, "client") and hasattr(cache.client, "get_client"):  # django-redis
-        script = cache.client.get_client(write=True).register_script(INCREMENT)
-        counts = script(
-            keys=[cache.make_key(key) for key, _ in keys],
+    backend = caches[DEFAULT_CACHE_ALIAS]  # `cache` would look it up on every use
+    get_client = getattr(getattr(backend, "client", None), "get_client", None)
+    if get_client is not None:  # django-redis
+        counts = _counting_script(get_client(write=True))(
+            keys=[backend.make_key(key) for key, _ in keys],
             args=[period + 1 for _, period in keys],
         )
         return [int(count) for count in counts]
     counts = []
     for key, period in keys:  # any other cache (the single-process quick start)
-        cache.add(key, 0, period + 1)
-        counts.append(cache.incr(key))
+        backend.add(key, 0, period + 1)
+        counts.append(backend.incr(key))
     return counts
+
+
+@functools.lru_cache(maxsize=8)
+def _counting_script(client) -> Script:
+    return client.register_script(INCREMENT)

@@ -13,4 +13,8 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tracker.settings")
 
-application = get_wsgi_application()
+django_application = get_wsgi_application()
+
+from analytics.ingest import TrackingIngest  # noqa: E402 (needs Django set up)
+
+application = TrackingIngest(django_application)
