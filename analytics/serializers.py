@@ -66,9 +66,18 @@ def json_problem(value: Any) -> str | None:
         elif isinstance(item, str):
             if "\x00" in item:
                 return "Must not contain NUL characters."
-            if any("\ud800" <= char <= "\udfff" for char in item):
+            if not item.isascii() and not _encodable(item):
                 return "Must be valid Unicode text."
     return None
+
+
+def _encodable(text: str) -> bool:
+    """False for text with lone surrogates, which UTF-8 (and jsonb) cannot hold."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class TrackExecutionSerializer(serializers.Serializer):
@@ -116,12 +125,19 @@ class TrackExecutionSerializer(serializers.Serializer):
         return value
 
 
+class ObjectField(serializers.DictField):
+    """A JSON object, taken as it is: a DictField would also check each of its values."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            self.fail("not_a_dict", input_type=type(data).__name__)
+        return data
+
+
 class TrackExecutionBatchSerializer(serializers.Serializer):
     """Only the envelope: each item is validated on its own so one bad item spoils no other."""
 
-    executions = serializers.ListField(
-        child=serializers.DictField(), min_length=1, max_length=MAX_BATCH
-    )
+    executions = serializers.ListField(child=ObjectField(), min_length=1, max_length=MAX_BATCH)
 
 
 class TrackExecutionResponseSerializer(serializers.Serializer):

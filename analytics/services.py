@@ -52,28 +52,20 @@ def record_executions(
     already recorded changes nothing and answers the first recording (`created=False`), also
     when both arrive at once.
     """
-    workflows = Workflow.objects.for_user(owner).filter(
-        public_id__in={item["workflow_id"] for item in items}
-    )
-    if site is not None:
-        workflows = workflows.filter(site=site)
-    pk_of = dict(workflows.values_list("public_id", "pk"))
     now = timezone.now()
-    known = [(index, item) for index, item in enumerate(items) if item["workflow_id"] in pk_of]
-    results: list[RecordedExecution | None] = [None] * len(items)
+    rows = [(item, _columns(item, now)) for item in items]
     try:
-        written = _write(owner, [(pk_of[item["workflow_id"]], item) for _, item in known], now)
+        written = _write(owner, site, rows)
     except IntegrityError:
         # An execution id was recorded before, or twice in this batch: one at a time.
-        written = [_write_once(owner, pk_of[item["workflow_id"]], item, now) for _, item in known]
-    for (index, _), recorded in zip(known, written, strict=True):
-        results[index] = recorded
-    return results
+        return [_write_once(owner, site, row) for row in rows]
+    return [_created(columns) if columns["public_id"] in written else None for _, columns in rows]
 
 
-def _write_once(owner, workflow_pk: int, item: Mapping[str, Any], now) -> RecordedExecution:
+def _write_once(owner, site: Site | None, row: "Row") -> RecordedExecution | None:
+    item, columns = row
     try:
-        return _write(owner, [(workflow_pk, item)], now)[0]
+        written = _write(owner, site, [row])
     except IntegrityError:
         client_id = item.get("client_execution_id")
         first = Execution.objects.filter(owner=owner, client_execution_id=client_id)
@@ -81,23 +73,41 @@ def _write_once(owner, workflow_pk: int, item: Mapping[str, Any], now) -> Record
         if first_public_id is None:
             raise
         return RecordedExecution(Execution.public_execution_id(first_public_id), created=False)
+    return _created(columns) if written else None
 
 
-def _write(owner, rows: list[tuple[int, Mapping[str, Any]]], now) -> list[RecordedExecution]:
+def _created(columns: Mapping[str, Any]) -> RecordedExecution:
+    return RecordedExecution(Execution.public_execution_id(columns["public_id"]), created=True)
+
+
+def _write(owner, site: Site | None, rows: list["Row"]) -> set[uuid.UUID]:
+    """Record the rows whose playbook is the owner's (and on `site`, when there is one); the
+    public ids of the executions written."""
     if not rows:
-        return []
-    written = [(workflow_pk, item, _columns(item, now)) for workflow_pk, item in rows]
+        return set()
     if connection.vendor == "postgresql":
-        _write_in_one_statement(owner, written)
-    else:
-        _write_with_the_orm(owner, written)
-    return [
-        RecordedExecution(Execution.public_execution_id(columns["public_id"]), created=True)
-        for _, _, columns in written
+        return _write_in_one_statement(owner, site, rows)
+    workflows = Workflow.objects.for_user(owner).filter(
+        public_id__in={item["workflow_id"] for item, _ in rows}
+    )
+    if site is not None:
+        workflows = workflows.filter(site=site)
+    pk_of = dict(workflows.values_list("public_id", "pk"))
+    written = [
+        (pk_of[item["workflow_id"]], item, columns)
+        for item, columns in rows
+        if item["workflow_id"] in pk_of
     ]
+    if written:
+        _write_with_the_orm(owner, written)
+    return {columns["public_id"] for _, _, columns in written}
 
 
-# What `_write` stores: each execution's playbook, its item as validated, and its columns.
+# An execution as validated, and its own columns (`_columns`).
+Row = tuple[Mapping[str, Any], dict[str, Any]]
+
+
+# What the ORM version stores: each execution's playbook, its item, and its columns.
 Written = list[tuple[int, Mapping[str, Any], dict[str, Any]]]
 
 
@@ -250,7 +260,8 @@ ROLLUP_OF_RECORDED = f"""SELECT workflow_pk, owner_pk, {{bucket}},
 
 
 # `_write` on PostgreSQL: the owner's executions in one statement (one round trip, one
-# transaction) from a JSON document (`_document`), their playbooks already looked up. Rows and
+# transaction) from a JSON document (`_document`); an item whose playbook is not the owner's
+# (or not on the site) is left out, and the public ids of those written come back. Rows and
 # events first, then the rows other requests also write, in the order the ORM version and the
 # single statement take them: counters (locked in primary key order), hourly and daily rollups
 # (in key order). A repeated execution id fails it, which `record_executions` handles.
@@ -266,6 +277,7 @@ target AS (
     SELECT item.*, workflow.id AS workflow_pk, workflow.owner_id AS owner_pk
     FROM item JOIN {Workflow._meta.db_table} workflow
         ON workflow.public_id = item.workflow AND workflow.owner_id = %(owner_id)s
+        AND (%(site_id)s::bigint IS NULL OR workflow.site_id = %(site_id)s)
 ),
 execution AS (
     INSERT INTO {Execution._meta.db_table} (public_id, workflow_id, owner_id, status,
@@ -390,14 +402,16 @@ def record_for_site_key(
     return RecordedExecution(Execution.public_execution_id(columns["public_id"]), created=True)
 
 
-def _write_in_one_statement(owner, written: Written) -> None:
-    document = [_document(item, columns) for _, item, columns in written]
+def _write_in_one_statement(owner, site: Site | None, rows: list[Row]) -> set[uuid.UUID]:
+    document = [_document(item, columns) for item, columns in rows]
     # A statement is a transaction of its own; inside another one, a savepoint keeps that one
     # usable when this fails (a repeated execution id, which `record_executions` handles).
     savepoint = transaction.atomic() if connection.in_atomic_block else nullcontext()
     with savepoint, _prepared_cursor() as cursor:
         items = Jsonb(document, dumps=msgspec.json.encode)
-        cursor.execute(RECORD_FOR_OWNER, {"items": items, "owner_id": owner.pk})
+        site_id = site.pk if site is not None else None
+        cursor.execute(RECORD_FOR_OWNER, {"items": items, "owner_id": owner.pk, "site_id": site_id})
+        return {public_id for (public_id,) in cursor.fetchall()}
 
 
 def _document(item: Mapping[str, Any], columns: Mapping[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from analytics.services import (
     _columns,
     _document,
 )
+from workflows.models import Site
 
 WORKFLOW = uuid.UUID("11111111-1111-4111-8111-111111111111")
 PUBLIC_ID = uuid.UUID("22222222-2222-4222-8222-222222222222")
@@ -81,7 +82,10 @@ document = (
     f"(SELECT jsonb_agg(jsonb_build_object({fields}))"
     f" FROM generate_series(1, {os.environ['BENCH_BATCH']}))"
 )
-batch = cursor.mogrify(RECORD_FOR_OWNER, {"items": Jsonb("DOCUMENT"), "owner_id": 0})
+site_id = Site.objects.get(site_key=os.environ["BENCH_KEY"]).pk  # a batch posted with its key
+batch = cursor.mogrify(
+    RECORD_FOR_OWNER, {"items": Jsonb("DOCUMENT"), "owner_id": 0, "site_id": site_id}
+)
 batch = batch.replace("'\"DOCUMENT\"'::jsonb", document).replace(
     "owner_id = 0", f"owner_id = {int(os.environ['BENCH_OWNER'])}"
 )

@@ -202,9 +202,9 @@ def test_a_batch_is_authenticated_then_recorded_in_one_statement(
 ):
     batch = {"executions": [execution_body(alice_workflow) for _ in range(20)]}
 
-    # The site key, the owner's playbooks, then everything else at once (in a savepoint here,
-    # since the test runs inside a transaction).
-    with django_assert_num_queries(3 + 2):
+    # The site key, then everything else at once, the owner's playbooks looked up by the
+    # statement (in a savepoint here, since the test runs inside a transaction).
+    with django_assert_num_queries(2 + 2):
         response = post_execution(client, batch, site=alice_workflow.site)
 
     assert response.json()["recorded"] == 20
@@ -240,7 +240,13 @@ def test_the_orm_write_for_other_databases_stores_what_the_statement_stores(
         ]
         return workflow.executions, workflow.last_run, [_stored(e) for e in stored], rollups
 
-    by_statement = record(services._write_in_one_statement, alice_workflow)
+    def by_one_statement(owner, written):
+        rows = [(item, columns) for _, item, columns in written]
+        assert services._write_in_one_statement(owner, None, rows) == {
+            columns["public_id"] for _, columns in rows
+        }
+
+    by_statement = record(by_one_statement, alice_workflow)
     by_orm = record(services._write_with_the_orm, other)
 
     assert by_statement == by_orm

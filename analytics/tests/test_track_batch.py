@@ -117,3 +117,19 @@ def test_a_batch_of_50_is_written_with_a_handful_of_queries(
         response = post_execution(client, {"executions": batch}, site=alice_workflow.site)
 
     assert response.json()["recorded"] == 50
+
+
+def test_a_batch_records_only_the_playbooks_on_the_posting_site(client, alice, alice_workflow):
+    from workflows.models import Site, Workflow
+
+    elsewhere = Workflow.objects.create(
+        owner=alice, site=Site.objects.create(owner=alice, name="Second shop"), name="Elsewhere"
+    )
+    batch = [execution_body(elsewhere), execution_body(alice_workflow)]
+
+    response = post_execution(client, {"executions": batch}, site=alice_workflow.site)
+
+    assert [r["status"] for r in response.json()["results"]] == [404, 201]
+    elsewhere.refresh_from_db()
+    assert elsewhere.executions == 0
+    assert list(Execution.objects.values_list("workflow", flat=True)) == [alice_workflow.pk]
