@@ -65,6 +65,9 @@ class TrackingIngest:
         signals.request_started.send(sender=self.__class__, environ=environ)
         try:
             response = self._answer(WSGIRequest(environ))
+        except Exception:
+            logger.warning("tracking ingest failed; answering through Django", exc_info=True)
+            response = None
         finally:
             signals.request_finished.send(sender=self.__class__)
         if response is None:
@@ -74,23 +77,20 @@ class TrackingIngest:
 
     def _answer(self, request: WSGIRequest) -> HttpResponse | None:
         try:
+            # Read once, and kept for Django should it take the post over.
+            request.environ["wsgi.input"] = io.BytesIO(request.body)
             for middleware in self.middleware:
                 if hasattr(middleware, "process_request") and middleware.process_request(request):
                     return None  # a redirect, which Django gives
-            counted = count_tracking_request(request)
-            # Django reads the body again when it takes the post over.
-            request.environ["wsgi.input"] = io.BytesIO(request.body)
         except (DisallowedHost, PermissionDenied, RequestDataTooBig, OSError):
             return None  # Django answers 400, 403 or 413 (a too large body is never read)
+        counted = count_tracking_request(request)
         try:
             response = record_common_case(request, counted)
         except Exception as error:
             response = self._exception_response(request, error)
             if response is None:
-                logger.warning(
-                    "one-statement tracking failed; answering through Django", exc_info=True
-                )
-                return None
+                raise
         if response is not None:
             for middleware in reversed(self.middleware):
                 if hasattr(middleware, "process_response"):

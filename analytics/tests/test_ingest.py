@@ -129,11 +129,14 @@ def test_a_database_outage_answers_503_as_django_does(alice_workflow, monkeypatc
     assert not Execution.objects.exists()
 
 
-def test_an_unexpected_error_is_logged_and_answered_by_django(alice_workflow, monkeypatch, caplog):
-    def broken(request, counted):
+@pytest.mark.parametrize("step", ["count_tracking_request", "record_common_case"])
+def test_an_unexpected_error_is_logged_and_answered_by_django(
+    alice_workflow, monkeypatch, caplog, step
+):
+    def broken(*args):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr("analytics.ingest.record_common_case", broken)
+    monkeypatch.setattr(f"analytics.ingest.{step}", broken)
     django = Django()
     with caplog.at_level(logging.WARNING, logger="analytics.tracking"):
         status, _, answer = call(TrackingIngest(django), site_post(alice_workflow))
