@@ -31,6 +31,10 @@ class RecordedExecution:
     created: bool
 
 
+# An execution as validated, and its own columns (`_columns`).
+Row = tuple[Mapping[str, Any], dict[str, Any]]
+
+
 def record_execution(*, owner, site: Site | None, **fields: Any) -> RecordedExecution:
     """Count one execution of `owner`'s workflow (see `record_executions`)."""
     (recorded,) = record_executions(owner=owner, site=site, items=[fields])
@@ -62,7 +66,7 @@ def record_executions(
     return [_created(columns) if columns["public_id"] in written else None for _, columns in rows]
 
 
-def _write_once(owner, site: Site | None, row: "Row") -> RecordedExecution | None:
+def _write_once(owner, site: Site | None, row: Row) -> RecordedExecution | None:
     item, columns = row
     try:
         written = _write(owner, site, [row])
@@ -80,7 +84,7 @@ def _created(columns: Mapping[str, Any]) -> RecordedExecution:
     return RecordedExecution(Execution.public_execution_id(columns["public_id"]), created=True)
 
 
-def _write(owner, site: Site | None, rows: list["Row"]) -> set[uuid.UUID]:
+def _write(owner, site: Site | None, rows: list[Row]) -> set[uuid.UUID]:
     """Record the rows whose playbook is the owner's (and on `site`, when there is one); the
     public ids of the executions written."""
     if not rows:
@@ -101,10 +105,6 @@ def _write(owner, site: Site | None, rows: list["Row"]) -> set[uuid.UUID]:
     if written:
         _write_with_the_orm(owner, written)
     return {columns["public_id"] for _, _, columns in written}
-
-
-# An execution as validated, and its own columns (`_columns`).
-Row = tuple[Mapping[str, Any], dict[str, Any]]
 
 
 # What the ORM version stores: each execution's playbook, its item, and its columns.
@@ -397,9 +397,7 @@ def record_for_site_key(
     with _prepared_cursor() as cursor:
         cursor.execute(RECORD_FOR_SITE_KEY, params)
         (written,) = cursor.fetchone()
-    if not written:
-        return None
-    return RecordedExecution(Execution.public_execution_id(columns["public_id"]), created=True)
+    return _created(columns) if written else None
 
 
 def _write_in_one_statement(owner, site: Site | None, rows: list[Row]) -> set[uuid.UUID]:
