@@ -79,3 +79,50 @@ def test_tracking_fails_open_when_the_cache_is_down(client, alice_workflow, sett
     assert [r.status_code for r in responses] == [201, 201, 201]
     alice_workflow.refresh_from_db()
     assert alice_workflow.executions == 3
+
+
+@pytest.mark.redis
+def test_limits_count_after_redis_forgets_the_script_or_drops_the_connection(
+    client, alice_workflow, settings
+):
+    from django.core.cache import caches
+
+    redis = caches["default"].client.get_client(write=True)
+    settings.TRACKING_RATELIMIT_IP = "3/m"
+    body = execution_body(alice_workflow)
+
+    first = post_execution(client, body, site=alice_workflow.site)
+    redis.script_flush()  # as after a Redis restart: EVALSHA no longer knows the script
+    second = post_execution(client, body, site=alice_workflow.site)
+    redis.client_kill_filter(_type="normal", skipme=True)  # the counting connection is cut
+    third = post_execution(client, body, site=alice_workflow.site)
+    fourth = post_execution(client, body, site=alice_workflow.site)
+
+    # Counted every time: had a failure been let through (fail open), the fourth would pass.
+    assert [first.status_code, second.status_code, third.status_code] == [201, 201, 201]
+    assert fourth.status_code == 429
+
+
+@pytest.mark.redis
+def test_each_thread_counts_on_a_connection_of_its_own(alice_workflow, settings):
+    import threading
+
+    from analytics import ratelimits
+
+    settings.TRACKING_RATELIMIT_IP = "1000/m"
+    keys = [("track-rl:ip:60:1:thread-test", 60)]
+    connections, counts = {}, []
+
+    def count():
+        counts.extend(ratelimits._increment(keys))
+        connections[threading.get_ident()] = ratelimits._own.connection
+
+    threads = [threading.Thread(target=count) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    count()  # and this thread again, on its own connection
+
+    assert sorted(counts) == [1, 2, 3, 4, 5]
+    assert len({id(connection) for connection in connections.values()}) == 5
