@@ -220,7 +220,8 @@ COUNTED = "tracker.tracking_counted"
 
 def count_tracking_request(request: HttpRequest) -> CountedRequest:
     payload = _json_object(request)
-    site_key = request.headers.get("X-Site-Key") or (payload or {}).get("siteKey")
+    # META, not request.headers: that copies every header first, a tenth of this function.
+    site_key = request.META.get("HTTP_X_SITE_KEY") or (payload or {}).get("siteKey")
     if not isinstance(site_key, str):
         site_key = None
     counted = CountedRequest(payload, site_key, tracking_retry_after(request, site_key))
