@@ -117,12 +117,13 @@ def _run_increment(client, keys: list[str], lifetimes: list[int]) -> list[int]:
     pool checkout with its bookkeeping, argument inspection, the script wrapper) cost more
     CPU than the round trip itself."""
     connection = _own_connection(client.connection_pool)
+    kept = connection.is_connected
     try:
         return _evaluate(connection, keys, lifetimes)
     except Exception as error:
         connection.disconnect()  # a reply may still be on its way: never read it as the next
-        if not isinstance(error, RedisConnectionError):
-            raise
+        if not (kept and isinstance(error, RedisConnectionError)):
+            raise  # a Redis that cannot be reached is tried once per request, not twice
     # Closed since its last use (a Redis restart, an idle timeout): once more, reconnected.
     return _evaluate(connection, keys, lifetimes)
 

@@ -129,3 +129,39 @@ def test_each_thread_counts_on_a_connection_of_its_own(alice_workflow, settings)
 
     assert sorted(counts) == [1, 2, 3, 4, 5]
     assert len({id(connection) for connection in connections}) == 5
+
+
+def test_an_unreachable_redis_is_tried_once_per_request(
+    client, alice_workflow, settings, monkeypatch
+):
+    from redis.connection import Connection
+
+    attempts = []
+    connect = Connection._connect  # opens the socket, on every attempt
+    monkeypatch.setattr(Connection, "_connect", lambda self: attempts.append(1) or connect(self))
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
+        }
+    }
+
+    response = post_execution(client, execution_body(alice_workflow), site=alice_workflow.site)
+
+    # Each attempt can cost a whole connect timeout while Redis is away.
+    assert response.status_code == 201
+    assert len(attempts) == 1
+
+
+@pytest.mark.redis
+def test_a_forked_worker_counts_on_a_connection_of_its_own(alice_workflow, settings):
+    from analytics import ratelimits
+
+    keys = [("track-rl:ip:60:1:fork-test", 60)]
+    ratelimits._increment(keys)
+    parents = ratelimits._own.connection
+    ratelimits._own.pid = -1  # as in a process forked after its parent had counted
+
+    assert ratelimits._increment(keys) == [2]
+    assert ratelimits._own.connection is not parents
