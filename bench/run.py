@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import re
+import runpy
 import signal
 import socket
 import statistics
@@ -37,6 +38,8 @@ DATABASE = "tracker_bench"
 WORKFLOWS = 1000
 BATCH = 50
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# How the project is served in production (gunicorn.conf.py), the default here.
+SERVING = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
 
 
 @dataclass
@@ -73,10 +76,13 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=15, help="seconds per run")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
     parser.add_argument(
-        "--threads", type=int, default=0,
-        help="threads per worker (gunicorn's gthread workers, with keep-alive); 0: sync workers",
+        "--workers", type=int, default=SERVING["workers"],
+        help="gunicorn workers (default: gunicorn.conf.py's)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--threads", type=int, default=SERVING["threads"],
+        help="threads per gthread worker (default: gunicorn.conf.py's); 0: sync workers",
     )  # fmt: skip
     parser.add_argument(
         "--scenarios", default=",".join(s.name for s in SCENARIOS), help="comma-separated"
@@ -102,10 +108,12 @@ def main() -> None:
     single_statement, batch_statement = statements.split("STATEMENT", 1)[1].split("BATCH", 1)
 
     port = free_port()
+    worker = ["-k", "gthread", "--threads", str(args.threads)]
+    if not args.threads:  # gunicorn would make them gthread workers with gunicorn.conf.py's
+        worker = ["-k", "sync", "--threads", "1"]
     app = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "tracker.wsgi", "-w", str(args.workers),
-         "-b", f"127.0.0.1:{port}", "--timeout", "30", "--log-level", "warning",
-         *(["-k", "gthread", "--threads", str(args.threads)] if args.threads else [])],
+         "-b", f"127.0.0.1:{port}", "--log-level", "warning", *worker],
         cwd=ROOT, env=env, stderr=open(work / "gunicorn.log", "w"),  # noqa: SIM115
     )  # fmt: skip
     try:

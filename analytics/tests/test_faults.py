@@ -96,7 +96,8 @@ def cluster():
 
 
 class App:
-    """gunicorn serving the project with production settings on the throwaway cluster."""
+    """gunicorn serving the project as in production (settings, gunicorn.conf.py) on the
+    throwaway cluster."""
 
     def __init__(self, cluster: Cluster) -> None:
         self.port = free_port()
@@ -131,12 +132,8 @@ class App:
                 "-m",
                 "gunicorn",
                 "tracker.wsgi",
-                "-w",
-                "2",
                 "-b",
                 f"127.0.0.1:{self.port}",
-                "--timeout",
-                "30",
             ],
             cwd=settings.BASE_DIR,
             env=self.env,
@@ -262,6 +259,44 @@ def test_the_database_stopping_under_traffic_gives_quick_503s_then_recovers(app,
     assert after == [201] * 20  # the same gunicorn, no restart
     counter, rows = app.counts(cluster)
     assert counter == rows == 40
+
+
+def test_clients_at_once_keep_their_connections_and_every_post_counts_once(app, cluster):
+    counter_before, rows_before = app.counts(cluster)
+    clients, posts = 8, 25
+    answers: dict[int, list[tuple[int, bool]]] = {}
+
+    def client(number: int) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", app.port, timeout=10)
+        opened, seen = None, []
+        for post in [*range(posts), 0]:  # the last one retries the first
+            body = {
+                "siteKey": app.site_key,
+                "workflowId": app.workflow_id,
+                "status": "success",
+                "executionTimeMs": 12,
+                "executionId": f"keep-alive-{number}-{post}",
+            }
+            connection.request(
+                "POST", "/api/track-execution", json.dumps(body), {"Content-Type": "text/plain"}
+            )
+            used, opened = connection.sock, opened or connection.sock
+            response = connection.getresponse()
+            response.read()
+            seen.append((response.status, used is opened))
+        connection.close()
+        answers[number] = seen
+
+    threads = [threading.Thread(target=client, args=(number,)) for number in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    # One connection per client served all its posts; the retry was recognised.
+    assert answers == {number: [(201, True)] * posts + [(200, True)] for number in range(clients)}
+    recorded = clients * posts
+    assert app.counts(cluster) == (counter_before + recorded, rows_before + recorded)
 
 
 def test_sessions_the_server_ends_are_replaced_without_a_failed_request(app, cluster):
