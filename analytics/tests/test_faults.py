@@ -301,16 +301,24 @@ def test_clients_at_once_keep_their_connections_and_every_post_counts_once(app, 
 
 def test_sessions_the_server_ends_are_replaced_without_a_failed_request(app, cluster):
     counter_before, rows_before = app.counts(cluster)
-    assert [app.track()[0] for _ in range(10)] == [201] * 10  # every worker holds a session
+    assert [app.track()[0] for _ in range(10)] == [201] * 10  # worker threads open sessions
     with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
         ended = admin.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-            " WHERE datname = 'tracker' AND pid <> pg_backend_pid()"
+            "SELECT coalesce(array_agg(pid), '{}') FROM (SELECT pid, pg_terminate_backend(pid)"
+            " FROM pg_stat_activity WHERE datname = 'tracker' AND pid <> pg_backend_pid()) ended"
         ).fetchone()[0]
+        # pg_terminate_backend only signals: wait until the sessions are gone, so that no
+        # request races a session still on its way out.
+        deadline = time.monotonic() + 5
+        while admin.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", [ended]
+        ).fetchone()[0]:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
 
     after = [app.track()[0] for _ in range(20)]
 
-    assert ended >= 1
+    assert len(ended) >= 1
     assert after == [201] * 20
     assert app.counts(cluster) == (counter_before + 30, rows_before + 30)
 
