@@ -182,6 +182,7 @@ class TrackExecutionView(APIView):
 # Validates one execution at a time, in C when it is valid (building a serializer per request
 # costs more than validating).
 EXECUTION = CompiledSerializer(TrackExecutionSerializer())
+COMPACT = {"separators": (",", ":")}
 JSON_MEDIA_TYPES = {"application/json", "text/plain"}
 
 
@@ -245,7 +246,10 @@ def record_common_case(request: HttpRequest, counted: CountedRequest) -> HttpRes
     recorded = record_for_site_key(site_key=site_key, origin=origin, fields=fields)
     if recorded is None:
         return None
-    response = JsonResponse(_tracked(recorded), status=status.HTTP_201_CREATED)
+    # Compact, as DRF renders the endpoint's other answers.
+    response = JsonResponse(
+        _tracked(recorded), status=status.HTTP_201_CREATED, json_dumps_params=COMPACT
+    )
     return allow_origin(response, origin) if origin else response
 
 

@@ -115,6 +115,25 @@ def test_a_retried_execution_is_recognised_by_django(alice_workflow):
     assert alice_workflow.executions == Execution.objects.count() == 1
 
 
+def test_a_recorded_post_and_its_retry_are_written_alike(alice_workflow):
+    body = json.dumps(site_post(alice_workflow, executionId="run-1")).encode()
+    post, statuses = RequestFactory().generic, []
+    # The first is answered in front of Django, the retry by DRF.
+    answers = [
+        b"".join(
+            application(
+                post("POST", TRACK_URL, body, "text/plain").environ,
+                lambda status, headers: statuses.append(status),
+            )
+        )
+        for _ in range(2)
+    ]
+
+    assert statuses == ["201 Created", "200 OK"]
+    for answer in answers:
+        assert answer == json.dumps(json.loads(answer), separators=(",", ":")).encode()
+
+
 def test_a_database_outage_answers_503_as_django_does(alice_workflow, monkeypatch):
     def lost_connection(request, counted):
         raise OperationalError("server closed the connection unexpectedly")
