@@ -23,11 +23,8 @@ class SiteKeyAuthentication(authentication.BaseAuthentication):
             return None
         if not isinstance(key, str) or len(key) > 64:
             raise exceptions.AuthenticationFailed("Unknown site key.")
-        sites = Site.objects.select_related("owner").filter(site_key=key)
         origin = request_origin(request)
-        if origin:
-            sites = sites.with_origin_allowed(origin)
-        site = sites.first()
+        site = Site.objects.by_key(key, origin)
         if site is None:
             raise exceptions.AuthenticationFailed("Unknown site key.")
         if origin and not site.origin_allowed:

@@ -42,9 +42,38 @@ class SiteQuerySet(models.QuerySet):
         return self.filter(owner=user) if user.is_authenticated else self.none()
 
     def with_origin_allowed(self, origin: str) -> "SiteQuerySet":
-        """Annotate `origin_allowed`, so the tracking path checks the origin in the same query."""
+        """Annotate `origin_allowed`, so a page checks the origin in the same query."""
         allowed = SiteOrigin.objects.filter(site=OuterRef("pk"), origin=origin)
         return self.annotate(origin_allowed=Exists(allowed))
+
+    def by_key(self, key: str, origin: str | None = None) -> "Site | None":
+        """The site with this key, its owner loaded with `is_active` only (the rest on first
+        use), and for an origin `origin_allowed`; None for an unknown key.
+
+        Written as SQL: the tracking endpoint asks on every batch, and building the same query
+        with the ORM cost 0.7 ms of CPU (1.1 with the origin) against 0.17 for this.
+        """
+        origin_allowed, params = "NULL", {"key": key}
+        if origin is not None:
+            origin_allowed = (
+                f"EXISTS (SELECT 1 FROM {SiteOrigin._meta.db_table} allowed"
+                " WHERE allowed.site_id = site.id AND allowed.origin = %(origin)s)"
+            )
+            params["origin"] = origin
+        owner_model = self.model._meta.get_field("owner").related_model
+        query = self.raw(
+            f"SELECT site.*, owner.is_active AS owner_is_active, {origin_allowed} AS origin_allowed"
+            f" FROM {self.model._meta.db_table} site"
+            f" JOIN {owner_model._meta.db_table} owner ON owner.id = site.owner_id"
+            " WHERE site.site_key = %(key)s",
+            params,
+        )
+        site = next(iter(query), None)
+        if site is not None:
+            site.owner = owner_model.from_db(
+                self.db, ["id", "is_active"], [site.owner_id, bool(site.owner_is_active)]
+            )
+        return site
 
 
 class Site(models.Model):

@@ -120,6 +120,37 @@ def test_an_unknown_site_key_answers_401(client, alice_workflow):
     assert Workflow.objects.get().executions == 0
 
 
+@pytest.mark.parametrize("batch", [False, True])
+def test_the_key_of_a_deactivated_owners_site_answers_401(client, alice, alice_workflow, batch):
+    alice.is_active = False
+    alice.save()
+    body = execution_body(alice_workflow)
+    response = post_execution(
+        client, {"executions": [body]} if batch else body, site=alice_workflow.site
+    )
+
+    assert response.status_code == 401
+    assert response.json() == {"success": False, "errors": {"siteKey": ["Unknown site key."]}}
+    assert not Execution.objects.exists()
+
+
+def test_a_site_is_found_by_its_key_in_one_query_with_its_owner_loaded_on_use(
+    alice_site, charlie_site, django_assert_num_queries
+):
+    with django_assert_num_queries(1):
+        site = Site.objects.by_key(alice_site.site_key)
+        assert (site, site.owner, site.owner.is_active) == (alice_site, alice_site.owner, True)
+        assert site.origin_allowed is None
+    assert "username" in site.owner.get_deferred_fields()
+    with django_assert_num_queries(1):
+        assert site.owner.username == "alice"
+
+    assert Site.objects.by_key(alice_site.site_key, "https://shop.example").origin_allowed
+    assert not Site.objects.by_key(alice_site.site_key, "https://evil.example").origin_allowed
+    assert not Site.objects.by_key(charlie_site.site_key, "https://shop.example").origin_allowed
+    assert Site.objects.by_key("sk_not-a-real-key") is None
+
+
 def test_another_owners_workflow_answers_404_like_a_missing_one(
     client, alice_site, charlie_workflow
 ):
