@@ -36,11 +36,10 @@ def site_config(request: HttpRequest, site_key: str) -> HttpResponse:
     """The active playbooks of a site, as the site script loads them: public and cacheable."""
     if request.method == "OPTIONS":
         return preflight_response(request, methods="GET", headers="Content-Type")
-    sites = Site.objects.filter(site_key=site_key)
     origin = request_origin(request)
-    if origin:
-        sites = sites.with_origin_allowed(origin)
-    site = get_object_or_404(sites)
+    site = Site.objects.by_key(site_key, origin)
+    if site is None:
+        raise Http404("Unknown site key.")
     workflows = Workflow.objects.filter(site=site).active().order_by("pk")
     body = json.dumps(
         {
