@@ -99,7 +99,6 @@ def main() -> None:
     seed_env = {**env, "BENCH_WORKFLOWS": str(WORKFLOWS), "BENCH_IDS": str(work / "ids")}
     seeded = manage(seed_env, "shell", "-v0", "-c", (BENCH / "seed.py").read_text())
     site_key, owner, first_pk, last_pk = seeded.split("SEEDED")[1].split()
-    analyze_database()
     (work / "hot").write_text((work / "ids").read_text().splitlines()[0] + "\n")
     statements = manage(
         {**env, "BENCH_KEY": site_key, "BENCH_OWNER": owner, "BENCH_WORKFLOWS": str(WORKFLOWS),
@@ -181,14 +180,6 @@ def recreate_database() -> None:
     with psycopg.connect(f"{PG_URL}/postgres", autocommit=True) as connection:
         connection.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
         connection.execute(f"CREATE DATABASE {DATABASE}")
-
-
-def analyze_database() -> None:
-    """Statistics for the seeded tables, as autovacuum would gather them in production (it is
-    off on some servers): without them, PostgreSQL plans a batch's playbook lookup as a scan of
-    all the owner's playbooks instead of one index lookup per item."""
-    with psycopg.connect(f"{PG_URL}/{DATABASE}", autocommit=True) as connection:
-        connection.execute("ANALYZE")
 
 
 def manage(env: dict[str, str], *args: str) -> str:
