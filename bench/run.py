@@ -228,12 +228,13 @@ def cpu_seconds(pids: list[int]) -> dict[int, float]:
     return seconds
 
 
-def cpu_used(before: dict[int, float]) -> float:
-    """CPU seconds the processes of `before` used since, counting only those still running:
-    a process that ended (pgbench's backends leave just as a run starts) would otherwise
-    take its whole past CPU time off the sum, which came out near zero or negative."""
-    after = cpu_seconds(list(before))
-    return sum(after[pid] - before[pid] for pid in after)
+def cpu_used(before: dict[int, float], now: list[int]) -> float:
+    """CPU seconds used since `before` by the processes running `now`; one started since (the
+    app replaces its database connections every 5 minutes) counts from zero. A process that
+    ended since is left out: pgbench's backends leave just as a run starts, and their whole
+    past CPU time had come off the sum, which read near zero or negative."""
+    after = cpu_seconds(now)
+    return sum(seconds - before.get(pid, 0) for pid, seconds in after.items())
 
 
 def process_tree(root: int) -> list[int]:
@@ -262,7 +263,8 @@ def endpoint_run(port: int, app_pid: int, ids: Path, key: str, batch: int, args)
         capture_output=True, text=True, check=True, timeout=args.duration + 60,
     ).stdout  # fmt: skip
     time.sleep(3)  # requests still queued in gunicorn finish before pgbench starts
-    app_cpu, pg_cpu = cpu_used(app_before), cpu_used(pg_before)
+    app_cpu = cpu_used(app_before, process_tree(app_pid))
+    pg_cpu = cpu_used(pg_before, postgres_pids())
     found = dict(re.findall(r"(\w+)=(\d+)", output.split("RESULT")[1]))
     requests = int(found["requests"])
     seconds = int(found["duration_us"]) / 1e6
