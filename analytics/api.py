@@ -40,6 +40,10 @@ from workflows.models import Site, Workflow, mask_site_key
 
 logger = logging.getLogger("analytics.tracking")
 
+# The endpoint answers JSON only: nothing in it may load or be framed. Set on the response, the
+# policy also spares the CSP middleware building the pages' policy for every post.
+JSON_ONLY_POLICY = "default-src 'none'; frame-ancestors 'none'"
+
 TRACKED = "Workflow execution tracked successfully"
 ALREADY_TRACKED = "Workflow execution already tracked"
 WORKFLOW_NOT_FOUND = "Workflow not found."
@@ -170,6 +174,7 @@ class TrackExecutionView(APIView):
 
     def finalize_response(self, request: Request, response: Response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
+        response.headers.setdefault("Content-Security-Policy", JSON_ONLY_POLICY)
         if isinstance(getattr(request, "_auth", None), Site) and request_origin(request):
             # Authentication already refused any origin the site does not list.
             allow_origin(response, request_origin(request))
@@ -250,6 +255,7 @@ def record_common_case(request: HttpRequest, counted: CountedRequest) -> HttpRes
     response = JsonResponse(
         _tracked(recorded), status=status.HTTP_201_CREATED, json_dumps_params=COMPACT
     )
+    response.headers["Content-Security-Policy"] = JSON_ONLY_POLICY
     return allow_origin(response, origin) if origin else response
 
 

@@ -80,6 +80,21 @@ def test_it_answers_with_the_headers_django_gives(alice_workflow, meta):
     assert ingest[1].get("Access-Control-Allow-Origin") == meta.get("HTTP_ORIGIN")
 
 
+def test_every_tracking_answer_forbids_loading_and_framing_anything(alice_workflow, client):
+    answers = [
+        call(application, site_post(alice_workflow)),  # in front of Django
+        call(django_application, site_post(alice_workflow)),  # Django's own common case
+        call(application, {**site_post(alice_workflow), "status": "done"}),  # DRF's 400
+        call(application, method="OPTIONS", HTTP_ORIGIN="https://shop.example"),
+    ]
+
+    assert [status for status, _, _ in answers] == [201, 201, 400, 204]
+    for _, headers, _ in answers:
+        assert headers["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
+    page = client.get("/accounts/login/")
+    assert "script-src 'self'" in page["Content-Security-Policy"]
+
+
 @pytest.mark.parametrize(
     ("change", "status", "field"),
     [
