@@ -1,8 +1,10 @@
 """The compiled checks answer exactly what DRF's serializer answers, or leave it to DRF."""
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.core.validators import RegexValidator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rest_framework import serializers
@@ -193,6 +195,31 @@ def test_a_field_it_cannot_check_exactly_stops_compilation(field):
 
     with pytest.raises(TypeError):
         CompiledSerializer(Record())
+
+
+@pytest.mark.parametrize("inverse_match", [False, True])
+@pytest.mark.parametrize("value", ["abc", "ABC", "a b", "ab1", "x\ny"])
+def test_a_pattern_is_checked_as_djangos_validator_checks_it(inverse_match, value):
+    letters = RegexValidator(r"^[a-z]+$", flags=re.IGNORECASE, inverse_match=inverse_match)
+
+    class Record(serializers.Serializer):
+        code = serializers.CharField(validators=[letters])
+
+    drf_accepts, _ = _answer(Record(), {"code": value})
+    try:
+        CompiledSerializer(Record()).validated({"code": value})
+        compiled_accepts = True
+    except Undecided:
+        compiled_accepts = False
+
+    assert compiled_accepts == drf_accepts
+
+
+def _answer(serializer, data) -> tuple[bool, object]:
+    try:
+        return True, serializer.run_validation(data)
+    except serializers.ValidationError as error:
+        return False, error.detail
 
 
 def test_a_serializer_checking_more_than_its_fields_stops_compilation():
