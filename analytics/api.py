@@ -1,18 +1,12 @@
-import json
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig
-from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
@@ -67,31 +61,15 @@ class TrackExecutionView(APIView):
     validated one by one and recorded together."""
 
     authentication_classes = [SiteKeyAuthentication, TokenAuthentication, SessionAuthentication]
+    permission_classes = []  # the credentials are checked by `credentials`, where needed
     parser_classes = [TrackingJSONParser, PlainTextJSONParser]
+    renderer_classes = [JSONRenderer]
+    # The page's origin once its site is known to list it: its answers are readable there.
+    allowed_origin: str | None = None
 
-    def get_permissions(self):
-        # A CORS preflight carries no credentials.
-        return [] if self.request.method == "OPTIONS" else super().get_permissions()
-
-    def dispatch(self, request: HttpRequest, *args, **kwargs):
-        # Limits first, then the common case (a site script's single execution) in one
-        # database round trip; everything else, refusals included, takes DRF's full path.
-        # In front of Django, analytics.ingest has usually done both already.
-        self.retry_after = self.parsed_body = None
-        if request.method == "POST":
-            counted = request.META.get(COUNTED)
-            if counted is None:
-                counted = count_tracking_request(request)
-                response = record_common_case(request, counted)
-                if response is not None:
-                    return response
-            self.retry_after, self.parsed_body = counted.retry_after, counted.payload
-        return super().dispatch(request, *args, **kwargs)
-
-    def initial(self, request: Request, *args, **kwargs) -> None:
-        if self.retry_after is not None:
-            raise exceptions.Throttled(wait=self.retry_after)
-        super().initial(request, *args, **kwargs)
+    def perform_authentication(self, request: Request) -> None:
+        """Lazily, as DRF allows: a site script's execution is authenticated by the statement
+        that records it, everything else by `credentials`."""
 
     def options(self, request: Request, *args, **kwargs) -> Response:
         return preflight_response(request, methods="POST", headers="Content-Type, X-Site-Key")
@@ -126,21 +104,34 @@ class TrackExecutionView(APIView):
         payload = request.data
         if not isinstance(payload, dict):
             raise exceptions.ParseError("Expected a JSON object.")
+        site_key = _site_key(request, payload)
+        retry_after = tracking_retry_after(request, site_key)
+        if retry_after is not None:
+            raise exceptions.Throttled(wait=retry_after)
         if "executions" in payload and "workflowId" not in payload:
-            return self._post_batch(request, payload)
-        serializer = TrackExecutionSerializer(data=payload)
-        serializer.is_valid(raise_exception=True)
+            return self.post_batch(request, payload)
         try:
-            recorded = record_execution(
-                owner=request.user, site=_site_of(request), **serializer.validated_data
-            )
-        except WorkflowNotFound:
-            raise exceptions.NotFound(WORKFLOW_NOT_FOUND) from None
-        return Response(
-            _tracked(recorded), status=status.HTTP_201_CREATED if recorded.created else 200
-        )
+            fields = EXECUTION.run_validation(payload)
+        except exceptions.ValidationError:
+            self.credentials(request)  # a stranger is refused before being told what is wrong
+            raise
+        if site_key:
+            origin = request_origin(request)
+            recorded = record_for_site_key(site_key=site_key, origin=origin, fields=fields)
+            if recorded is None:
+                self.credentials(request)  # 401 or 403 when the key or the origin is at fault
+                raise exceptions.NotFound(WORKFLOW_NOT_FOUND)
+            self.allowed_origin = origin
+        else:
+            owner, _ = self.credentials(request)
+            try:
+                recorded = record_execution(owner=owner, site=None, **fields)
+            except WorkflowNotFound:
+                raise exceptions.NotFound(WORKFLOW_NOT_FOUND) from None
+        return Response(_tracked(recorded), status=201 if recorded.created else 200)
 
-    def _post_batch(self, request: Request, payload: dict[str, Any]) -> Response:
+    def post_batch(self, request: Request, payload: dict[str, Any]) -> Response:
+        owner, site = self.credentials(request)
         envelope = TrackExecutionBatchSerializer(data=payload)
         envelope.is_valid(raise_exception=True)
         results: list[dict[str, Any] | None] = []
@@ -152,9 +143,7 @@ class TrackExecutionView(APIView):
             except exceptions.ValidationError as error:
                 _log_rejection(request, 400, error.detail)
                 results.append({"success": False, "status": 400, "errors": error.detail})
-        recorded = record_executions(
-            owner=request.user, site=_site_of(request), items=[item for _, item in valid]
-        )
+        recorded = record_executions(owner=owner, site=site, items=[item for _, item in valid])
         for (index, _), outcome in zip(valid, recorded, strict=True):
             if outcome is None:
                 errors = {"workflowId": [WORKFLOW_NOT_FOUND]}
@@ -172,12 +161,22 @@ class TrackExecutionView(APIView):
             }
         )
 
+    def credentials(self, request: Request) -> tuple[Any, Site | None]:
+        """The owner the request records for, and its site when it came with a site key:
+        401 without credentials or with an unknown key, 403 for a page on an origin its site
+        does not list (see SiteKeyAuthentication)."""
+        if not request.user.is_authenticated:
+            raise exceptions.NotAuthenticated()
+        site = request.auth if isinstance(request.auth, Site) else None
+        if site is not None:
+            self.allowed_origin = request_origin(request)
+        return request.user, site
+
     def finalize_response(self, request: Request, response: Response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
         response.headers.setdefault("Content-Security-Policy", JSON_ONLY_POLICY)
-        if isinstance(getattr(request, "_auth", None), Site) and request_origin(request):
-            # Authentication already refused any origin the site does not list.
-            allow_origin(response, request_origin(request))
+        if self.allowed_origin:
+            allow_origin(response, self.allowed_origin)
         return response
 
     def get_exception_handler(self):
@@ -187,80 +186,12 @@ class TrackExecutionView(APIView):
 # Validates one execution at a time, in C when it is valid (building a serializer per request
 # costs more than validating).
 EXECUTION = CompiledSerializer(TrackExecutionSerializer())
-COMPACT = {"separators": (",", ":")}
-JSON_MEDIA_TYPES = {"application/json", "text/plain"}
 
 
-def _json_object(request: HttpRequest) -> dict[str, Any] | None:
-    """The body as a JSON object when it plainly is one (UTF-8, a media type the endpoint
-    accepts, no NaN), else None: DRF's parsers then give the exact answer."""
-    if request.content_type not in JSON_MEDIA_TYPES:
-        return None
-    if request.encoding and request.encoding.lower() not in {"utf-8", "utf8"}:
-        return None
-    try:
-        payload = json.loads(request.body.decode(), parse_constant=_refuse_constant)
-    except (ValueError, RecursionError, RequestDataTooBig):
-        return None
-    return payload if isinstance(payload, dict) else None
-
-
-def _refuse_constant(name: str):
-    raise ValueError(f"{name} is not JSON")
-
-
-@dataclass(frozen=True)
-class CountedRequest:
-    """A tracking post counted against the rate limits, with its body when it is a JSON
-    object and its site key when it names one."""
-
-    payload: dict[str, Any] | None
-    site_key: str | None
-    retry_after: int | None
-
-
-# Where a request's CountedRequest is kept (in the WSGI environ, which Django's request
-# shares as META), so that a request handed on from analytics.ingest is not counted twice.
-COUNTED = "tracker.tracking_counted"
-
-
-def count_tracking_request(request: HttpRequest) -> CountedRequest:
-    payload = _json_object(request)
-    # META, not request.headers: that copies every header first, a tenth of this function.
-    site_key = request.META.get("HTTP_X_SITE_KEY") or (payload or {}).get("siteKey")
-    if not isinstance(site_key, str):
-        site_key = None
-    counted = CountedRequest(payload, site_key, tracking_retry_after(request, site_key))
-    request.META[COUNTED] = counted
-    return counted
-
-
-def record_common_case(request: HttpRequest, counted: CountedRequest) -> HttpResponse | None:
-    """201 for a valid single execution with a site key, within the limits, recorded in one
-    statement; None for anything else, which DRF's full path then answers."""
-    payload, site_key = counted.payload, counted.site_key
-    if counted.retry_after is not None or payload is None or site_key is None:
-        return None
-    if "workflowId" not in payload or len(site_key) > 64:
-        return None
-    try:
-        fields = EXECUTION.run_validation(payload)
-    except exceptions.ValidationError:
-        return None
-    origin = request_origin(request)
-    recorded = record_for_site_key(site_key=site_key, origin=origin, fields=fields)
-    if recorded is None:
-        return None
-    # Compact, as DRF renders the endpoint's other answers.
-    response = JsonResponse(
-        _tracked(recorded), status=status.HTTP_201_CREATED, json_dumps_params=COMPACT
-    )
-    response.headers["Content-Security-Policy"] = JSON_ONLY_POLICY
-    return allow_origin(response, origin) if origin else response
-
-
-def _site_of(request: Request) -> Site | None:
-    return request.auth if isinstance(request.auth, Site) else None
+def _site_key(request: Request, payload: dict[str, Any]) -> str | None:
+    """The site key the request names, in its header or its body (a beacon has no headers)."""
+    key = request.META.get("HTTP_X_SITE_KEY") or payload.get("siteKey")
+    return key if isinstance(key, str) and key else None
 
 
 def _tracked(recorded) -> dict[str, Any]:
@@ -321,32 +252,3 @@ class WorkflowExecutionList(generics.ListAPIView):
             .order_by("-executed_at", "-pk")
             .prefetch_related("events")
         )
-
-
-@never_cache
-@require_GET
-def healthz(request: HttpRequest) -> JsonResponse:
-    checks = {"database": _check(_ping_database), "cache": _check(_ping_cache)}
-    healthy = all(value == "ok" for value in checks.values())
-    return JsonResponse(
-        {"status": "ok" if healthy else "unavailable", **checks}, status=200 if healthy else 503
-    )
-
-
-def _ping_database() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-
-
-def _ping_cache() -> None:
-    cache.set("healthz", "ok", 10)
-    if cache.get("healthz") != "ok":
-        raise RuntimeError("cache did not return what was stored")
-
-
-def _check(ping) -> str:
-    try:
-        ping()
-    except Exception as exc:
-        return f"error: {type(exc).__name__}"
-    return "ok"

@@ -9,6 +9,13 @@ from workflows.models import Workflow
 MAX_EXECUTION_TIME_MS = 3_600_000
 
 
+class OwnedQuerySet(models.QuerySet):
+    """Rows that belong to a user through their `owner`."""
+
+    def for_user(self, user) -> "OwnedQuerySet":
+        return self.filter(owner=user) if user.is_authenticated else self.none()
+
+
 class Execution(models.Model):
     """One run of a playbook on a visitor's page, as reported by the site script."""
 
@@ -46,6 +53,8 @@ class Execution(models.Model):
     client_execution_id = models.CharField(max_length=64, null=True, blank=True)
     executed_at = models.DateTimeField()
     received_at = models.DateTimeField()
+
+    objects = OwnedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-executed_at", "-pk"]
@@ -140,6 +149,8 @@ class RollupRow(models.Model):
     mobile = models.PositiveIntegerField(default=0)
     tablet = models.PositiveIntegerField(default=0)
     total_time_ms = models.PositiveBigIntegerField(default=0)
+
+    objects = OwnedQuerySet.as_manager()
 
     class Meta:
         abstract = True

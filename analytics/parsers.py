@@ -6,10 +6,6 @@ class TrackingJSONParser(JSONParser):
     """JSON that refuses absurd nesting with a 400 instead of exhausting the stack."""
 
     def parse(self, stream, media_type=None, parser_context=None):
-        # The tracking view reads the body before DRF does (for its site key); once is enough.
-        already_parsed = getattr((parser_context or {}).get("view"), "parsed_body", None)
-        if already_parsed is not None:
-            return already_parsed
         try:
             return super().parse(stream, media_type, parser_context)
         except RecursionError:

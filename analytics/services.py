@@ -1,17 +1,21 @@
-"""The write path: recording playbook executions."""
+"""The write path: recording playbook executions.
 
-import uuid
-import weakref
+What an execution stores is read from the models: `execution_columns` fills every field of
+`Execution` from a validated item, `event_columns` every field of `AnalyticsEvent` an action
+gives, `rollup_columns` what each rollup row adds up (`ROLLUP_SUMS`). The three writers (one
+statement for a site key's single execution, one for an owner's executions, the ORM for other
+databases) store exactly those.
+"""
+
+import functools
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 import msgspec
-import psycopg
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
+from django.db import connection, transaction
 from django.db.models import Case, F, Value, When
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
@@ -31,8 +35,86 @@ class RecordedExecution:
     created: bool
 
 
-# An execution as validated, and its own columns (`_columns`).
-Row = tuple[Mapping[str, Any], dict[str, Any]]
+def _stored_fields(model, *, besides: Sequence[str] = ()) -> list:
+    return [
+        field
+        for field in model._meta.concrete_fields
+        if not (field.primary_key or field.is_relation or field.name in besides)
+    ]
+
+
+# Every column of an execution but its keys (primary, playbook, owner).
+EXECUTION_FIELDS = _stored_fields(Execution)
+# An event's columns taken from its execution; the others come from its action.
+EVENT_FROM_EXECUTION = {"page_url": "page_url", "created_at": "executed_at"}
+EVENT_FIELDS = _stored_fields(AnalyticsEvent, besides=list(EVENT_FROM_EXECUTION))
+
+
+def execution_columns(item: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """An execution's columns from its validated item (keyed as the model's fields), each
+    field's default where the item has none."""
+    columns = {
+        field.attname: item.get(field.name, field.get_default()) for field in EXECUTION_FIELDS
+    }
+    # A queued execution is dated when it ran; a clock slightly ahead is brought back.
+    started_at = item.get("started_at")
+    columns["executed_at"] = min(started_at, now) if started_at else now
+    columns["received_at"] = now
+    return columns
+
+
+def event_columns(action: Mapping[str, Any]) -> dict[str, Any]:
+    """What an action stores in its event (the rest comes from the execution)."""
+    failed = bool(action.get("error"))
+    columns = {
+        "event_type": AnalyticsEvent.EventType.ACTION_FAILED
+        if failed
+        else AnalyticsEvent.EventType.ACTION_EXECUTED,
+        "element_selector": action.get("selector", ""),
+        "event_data": {
+            "name": action["name"],
+            "config": action.get("config", {}),
+            "executionTimeMs": action.get("execution_time_ms"),
+            "error": action.get("error") or "",
+        },
+    }
+    return columns
+
+
+def rollup_columns(columns: Mapping[str, Any]) -> dict[str, Any]:
+    """An execution's hour and day (UTC), and what it adds to each rollup (ROLLUP_SUMS)."""
+    executed_at = columns["executed_at"].astimezone(UTC)
+    status, device_type = columns["status"], columns["device_type"]
+    return {
+        "hour": executed_at.replace(minute=0, second=0, microsecond=0),
+        "day": executed_at.date(),
+        "executions": 1,
+        "errors": int(status == Execution.Status.ERROR),
+        "timeouts": int(status == Execution.Status.TIMEOUT),
+        "desktop": int(device_type == Execution.DeviceType.DESKTOP),
+        "mobile": int(device_type == Execution.DeviceType.MOBILE),
+        "tablet": int(device_type == Execution.DeviceType.TABLET),
+        "total_time_ms": columns["execution_time_ms"],
+    }
+
+
+@dataclass
+class Row:
+    """One execution on its way to the database."""
+
+    item: Mapping[str, Any]
+    columns: dict[str, Any]
+
+    @property
+    def document(self) -> dict[str, Any]:
+        """The execution as the statements read it: its columns, its playbook, its rollup
+        columns and its actions' event columns."""
+        return {
+            **self.columns,
+            "workflow": self.item["workflow_id"],
+            **rollup_columns(self.columns),
+            "actions": [event_columns(action) for action in self.item.get("actions", ())],
+        }
 
 
 def record_execution(*, owner, site: Site | None, **fields: Any) -> RecordedExecution:
@@ -48,94 +130,149 @@ def record_executions(
 ) -> list[RecordedExecution | None]:
     """Record executions of `owner`'s workflows: rows, events, counters, last run, rollups.
 
-    Each item holds `workflow_id`, `status`, `execution_time_ms` and optionally `page_url`,
-    `session_id`, `device_type`, `trigger_name`, `client_user_id`, `client_execution_id`,
-    `started_at` and `actions`. Answers per item, in order: the recording, or None when the
-    workflow is not the owner's (or not on `site`). All go in one transaction: one statement
-    on PostgreSQL, one per table elsewhere. An item whose `client_execution_id` this owner
-    already recorded changes nothing and answers the first recording (`created=False`), also
-    when both arrive at once.
+    Each item is a validated execution (`TrackExecutionSerializer`). Answers per item, in
+    order: the recording, or None when the workflow is not the owner's (or not on `site`).
+    All go in one transaction: one statement on PostgreSQL, one per table elsewhere. An item
+    whose `client_execution_id` this owner already recorded changes nothing and answers the
+    first recording (`created=False`), also when both arrive at once.
     """
     now = timezone.now()
-    rows = [(item, _columns(item, now)) for item in items]
-    try:
-        written = _write(owner, site, rows)
-    except IntegrityError:
-        # An execution id was recorded before, or twice in this batch: one at a time.
-        return [_write_once(owner, site, row) for row in rows]
-    return [_created(columns) if columns["public_id"] in written else None for _, columns in rows]
-
-
-def _write_once(owner, site: Site | None, row: Row) -> RecordedExecution | None:
-    item, columns = row
-    try:
-        written = _write(owner, site, [row])
-    except IntegrityError:
-        client_id = item.get("client_execution_id")
-        first = Execution.objects.filter(owner=owner, client_execution_id=client_id)
-        first_public_id = first.values_list("public_id", flat=True).first() if client_id else None
-        if first_public_id is None:
-            raise
-        return RecordedExecution(Execution.public_execution_id(first_public_id), created=False)
-    return _created(columns) if written else None
-
-
-def _created(columns: Mapping[str, Any]) -> RecordedExecution:
-    return RecordedExecution(Execution.public_execution_id(columns["public_id"]), created=True)
-
-
-def _write(owner, site: Site | None, rows: list[Row]) -> set[uuid.UUID]:
-    """Record the rows whose playbook is the owner's (and on `site`, when there is one); the
-    public ids of the executions written."""
-    if not rows:
-        return set()
+    rows = [Row(item, execution_columns(item, now)) for item in items]
     if connection.vendor == "postgresql":
-        return _write_in_one_statement(owner, site, rows)
-    workflows = Workflow.objects.for_user(owner).filter(
-        public_id__in={item["workflow_id"] for item, _ in rows}
+        written = _write_in_one_statement(owner, site, rows)
+    else:
+        written = _write_with_the_orm(owner, site, rows)
+    return _outcomes(owner.pk, rows, written)
+
+
+def record_for_site_key(
+    *, site_key: str, origin: str | None, fields: Mapping[str, Any]
+) -> RecordedExecution | None:
+    """Record one execution posted with a site key, in one statement that also checks the
+    key, its owner (active), the origin (listed by the site, when there is one) and the
+    playbook (on that site). None when one of them is not in order, and nothing is written.
+
+    Elsewhere (SQLite) the key is looked up first, then the execution recorded as any other.
+    """
+    if connection.vendor != "postgresql":
+        site = Site.objects.by_key(site_key, origin)
+        if site is None or not site.owner.is_active or site.origin_allowed is False:
+            return None
+        return record_executions(owner=site.owner, site=site, items=[fields])[0]
+    row = Row(fields, execution_columns(fields, timezone.now()))
+    params = {"item": _json(row.document), "site_key": site_key, "origin": origin}
+    with connection.cursor() as cursor:
+        cursor.execute(_statements().for_site_key, params)
+        written = {public_id: (owner_pk, created) for public_id, owner_pk, created in cursor}
+    if not written:
+        return None
+    ((owner_pk, created),) = written.values()
+    return _outcomes(owner_pk, [row], {row.columns["public_id"]: created})[0]
+
+
+def _outcomes(owner_pk: int, rows: list[Row], written: dict) -> list[RecordedExecution | None]:
+    """Each row's answer from what was `written` (public id: whether it was new, for the rows
+    whose playbook was found): a row left out because its execution id was recorded before
+    answers that first recording."""
+    repeated = [
+        row.columns["client_execution_id"]
+        for row in rows
+        if written.get(row.columns["public_id"]) is False
+    ]
+    first = dict(
+        Execution.objects.filter(owner_id=owner_pk, client_execution_id__in=repeated).values_list(
+            "client_execution_id", "public_id"
+        )
+        if repeated
+        else ()
+    )
+    outcomes = []
+    for row in rows:
+        created = written.get(row.columns["public_id"])
+        public_id = (
+            row.columns["public_id"] if created else first.get(row.columns["client_execution_id"])
+        )
+        found = created is not None and public_id is not None
+        outcomes.append(
+            RecordedExecution(Execution.public_execution_id(public_id), created) if found else None
+        )
+    return outcomes
+
+
+def _json(document: Any) -> Jsonb:
+    return Jsonb(document, dumps=msgspec.json.encode)
+
+
+def _write_in_one_statement(owner, site: Site | None, rows: list[Row]) -> dict:
+    params = {
+        "items": _json([row.document for row in rows]),
+        "owner_id": owner.pk,
+        "site_id": site.pk if site is not None else None,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_statements().for_owner, params)
+        return {public_id: created for public_id, _, created in cursor}
+
+
+def _write_with_the_orm(owner, site: Site | None, rows: list[Row]) -> dict:
+    """`_write_in_one_statement` on any database: a statement per table, one upsert per
+    rollup."""
+    playbooks = Workflow.objects.for_user(owner).filter(
+        public_id__in={row.item["workflow_id"] for row in rows}
     )
     if site is not None:
-        workflows = workflows.filter(site=site)
-    pk_of = dict(workflows.values_list("public_id", "pk"))
-    written = [
-        (pk_of[item["workflow_id"]], item, columns)
-        for item, columns in rows
-        if item["workflow_id"] in pk_of
-    ]
-    if written:
-        _write_with_the_orm(owner, written)
-    return {columns["public_id"] for _, _, columns in written}
-
-
-# What the ORM version stores: each execution's playbook, its item, and its columns.
-Written = list[tuple[int, Mapping[str, Any], dict[str, Any]]]
-
-
-def _write_with_the_orm(owner, written: Written) -> None:
-    """`_write` on any database: a statement per table, one upsert per rollup."""
-    executions = [
-        (Execution(workflow_id=workflow_pk, owner=owner, **columns), item)
-        for workflow_pk, item, columns in written
-    ]
-    runs: dict[int, list[datetime]] = defaultdict(list)
-    for workflow_pk, _, columns in written:
-        runs[workflow_pk].append(columns["executed_at"])
+        playbooks = playbooks.filter(site=site)
     with transaction.atomic():
-        # Rows first: a concurrent duplicate execution id waits on the unique index here and
-        # fails before any counter moves.
-        Execution.objects.bulk_create(execution for execution, _ in executions)
-        AnalyticsEvent.objects.bulk_create(
-            _event(action, execution=execution)
-            for execution, item in executions
-            for action in item.get("actions", ())
+        pk_of = dict(playbooks.values_list("public_id", "pk"))
+        found = [row for row in rows if row.item["workflow_id"] in pk_of]
+        taken = set(
+            Execution.objects.for_user(owner)
+            .filter(client_execution_id__in={row.columns["client_execution_id"] for row in found})
+            .values_list("client_execution_id", flat=True)
         )
-        _count_runs(runs)
-        _count_in_rollups(owner, written)
+        written = {}
+        for row in found:
+            client_id = row.columns["client_execution_id"]
+            written[row.columns["public_id"]] = client_id is None or client_id not in taken
+            taken.add(client_id)
+        new = [row for row in found if written[row.columns["public_id"]]]
+        executions = [
+            Execution(workflow_id=pk_of[row.item["workflow_id"]], owner=owner, **row.columns)
+            for row in new
+        ]
+        Execution.objects.bulk_create(executions)
+        AnalyticsEvent.objects.bulk_create(
+            AnalyticsEvent(
+                workflow_id=execution.workflow_id,
+                execution=execution,
+                **{
+                    name: getattr(execution, source)
+                    for name, source in EVENT_FROM_EXECUTION.items()
+                },
+                **event_columns(action),
+            )
+            for execution, row in zip(executions, new, strict=True)
+            for action in row.item.get("actions", ())
+        )
+        _count_runs(executions)
+        _count_in_rollups(
+            owner,
+            [
+                (execution.workflow_id, row.columns)
+                for execution, row in zip(executions, new, strict=True)
+            ],
+        )
+    return written
 
 
-def _count_runs(runs: dict[int, list[datetime]]) -> None:
+def _count_runs(executions: list[Execution]) -> None:
     """One UPDATE for every playbook's counter and last run, after locking their rows in
     primary key order, so that two batches never wait for each other's rows."""
+    runs: dict[int, list[datetime]] = defaultdict(list)
+    for execution in executions:
+        runs[execution.workflow_id].append(execution.executed_at)
+    if not runs:
+        return
     pks = sorted(runs)
     playbooks = Workflow.objects.filter(pk__in=pks)
     if len(pks) > 1:
@@ -150,52 +287,6 @@ def _count_runs(runs: dict[int, list[datetime]]) -> None:
         # A late delivery never moves last_run backwards.
         last_run=Greatest(Coalesce("last_run", latest), latest),
     )
-
-
-def _columns(item: Mapping[str, Any], now: datetime) -> dict[str, Any]:
-    """An execution's own columns (all but its playbook and owner), from its validated item."""
-    started_at = item.get("started_at")
-    return {
-        "public_id": uuid.uuid4(),
-        "status": item["status"],
-        "execution_time_ms": item["execution_time_ms"],
-        "page_url": item.get("page_url", ""),
-        "session_id": item.get("session_id", ""),
-        "device_type": item.get("device_type", ""),
-        "trigger_name": item.get("trigger_name", ""),
-        "client_user_id": item.get("client_user_id", ""),
-        "client_execution_id": item.get("client_execution_id"),
-        # A queued execution is dated when it ran; a clock slightly ahead is brought back.
-        "executed_at": min(started_at, now) if started_at else now,
-        "received_at": now,
-    }
-
-
-def _event(action: Mapping[str, Any], *, execution: Execution) -> AnalyticsEvent:
-    return AnalyticsEvent(
-        workflow_id=execution.workflow_id,
-        execution=execution,
-        event_type=_event_type(action),
-        element_selector=action.get("selector", ""),
-        page_url=execution.page_url,
-        event_data=_event_data(action),
-        created_at=execution.executed_at,
-    )
-
-
-def _event_type(action: Mapping[str, Any]) -> str:
-    if action.get("error"):
-        return AnalyticsEvent.EventType.ACTION_FAILED
-    return AnalyticsEvent.EventType.ACTION_EXECUTED
-
-
-def _event_data(action: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "name": action["name"],
-        "config": action.get("config", {}),
-        "executionTimeMs": action.get("execution_time_ms"),
-        "error": action.get("error") or "",
-    }
 
 
 def _rollup_upsert(model: type[HourlyStat | DailyStat], bucket: str) -> str:
@@ -213,9 +304,12 @@ HOURLY_UPSERT = _rollup_upsert(HourlyStat, "hour")
 DAILY_UPSERT = _rollup_upsert(DailyStat, "day")
 
 
-def _count_in_rollups(owner, written: Written) -> None:
-    """One upsert per rollup for all the executions' hours, and days."""
-    rollups = [(workflow_pk, _rollup_columns(columns)) for workflow_pk, _, columns in written]
+def _count_in_rollups(owner, written: list[tuple[int, Mapping[str, Any]]]) -> None:
+    """One upsert per rollup for the hours, and days, of the executions written (each with
+    its playbook's primary key)."""
+    if not written:
+        return
+    rollups = [(workflow_pk, rollup_columns(columns)) for workflow_pk, columns in written]
     for upsert, bucket, adapt in (
         (HOURLY_UPSERT, "hour", connection.ops.adapt_datetimefield_value),
         (DAILY_UPSERT, "day", connection.ops.adapt_datefield_value),
@@ -228,8 +322,8 @@ def _count_in_rollups(owner, written: Written) -> None:
             for position, name in enumerate(ROLLUP_SUMS):
                 row[position] += rollup[name]
         params: list[Any] = []
-        for (workflow_pk, bucket), row in sorted(sums.items()):
-            params += [workflow_pk, owner.pk, adapt(bucket), *row]
+        for (workflow_pk, bucket_value), row in sorted(sums.items()):
+            params += [workflow_pk, owner.pk, adapt(bucket_value), *row]
         placeholders = ", ".join(
             ["(" + ", ".join(["%s"] * (3 + len(ROLLUP_SUMS))) + ")"] * len(sums)
         )
@@ -237,224 +331,108 @@ def _count_in_rollups(owner, written: Written) -> None:
             cursor.execute(upsert.format(rows=f"VALUES {placeholders}"), params)
 
 
-def _rollup_columns(columns: Mapping[str, Any]) -> dict[str, Any]:
-    """An execution's hour and day (UTC), and what it adds to each (ROLLUP_SUMS)."""
-    executed_at = columns["executed_at"].astimezone(UTC)
-    status, device_type = columns["status"], columns["device_type"]
-    return {
-        "hour": executed_at.replace(minute=0, second=0, microsecond=0),
-        "day": executed_at.date(),
-        "executions": 1,
-        "errors": int(status == Execution.Status.ERROR),
-        "timeouts": int(status == Execution.Status.TIMEOUT),
-        "desktop": int(device_type == "desktop"),
-        "mobile": int(device_type == "mobile"),
-        "tablet": int(device_type == "tablet"),
-        "total_time_ms": columns["execution_time_ms"],
-    }
+@dataclass(frozen=True)
+class Statements:
+    for_site_key: str
+    for_owner: str
 
 
-ROLLUP_OF_RECORDED = f"""SELECT workflow_pk, owner_pk, {{bucket}},
-    {", ".join(f"sum({name})" for name in ROLLUP_SUMS)} FROM recorded
-    GROUP BY workflow_pk, owner_pk, {{bucket}} ORDER BY workflow_pk, {{bucket}}"""
+@functools.cache
+def _statements() -> Statements:
+    """The two statements, written from the models (PostgreSQL).
 
+    Each reads its executions as JSON (`Row.document`), each field by its column's own type
+    (jsonb_populate_record with the table's row type). A site key's single execution is one
+    record: planned for one row, it looks its key, site and playbook up by their unique
+    indexes. An owner's executions are a set of records.
 
-# `_write` on PostgreSQL: the owner's executions in one statement (one round trip, one
-# transaction) from a JSON document (`_document`); an item whose playbook is not the owner's
-# (or not on the site) is left out, and the public ids of those written come back. Rows and
-# events first, then the rows other requests also write, in the order the ORM version and the
-# single statement take them: counters (locked in primary key order), hourly and daily rollups
-# (in key order). A repeated execution id fails it, which `record_executions` handles.
-RECORD_FOR_OWNER = f"""
-WITH item AS (
-    SELECT * FROM jsonb_to_recordset(%(items)s) AS item (public_id uuid, workflow uuid,
-        status text, execution_time_ms int, page_url text, session_id text, device_type text,
-        trigger_name text, client_user_id text, client_execution_id text,
-        executed_at timestamptz, received_at timestamptz, hour timestamptz, day date,
-        {", ".join(f"{name} bigint" for name in ROLLUP_SUMS)}, actions jsonb)
-),
-target AS (
-    SELECT item.*, workflow.id AS workflow_pk, workflow.owner_id AS owner_pk
-    FROM item JOIN {Workflow._meta.db_table} workflow
-        ON workflow.public_id = item.workflow AND workflow.owner_id = %(owner_id)s
-        AND (%(site_id)s::bigint IS NULL OR workflow.site_id = %(site_id)s)
-),
-execution AS (
-    INSERT INTO {Execution._meta.db_table} (public_id, workflow_id, owner_id, status,
-        execution_time_ms, page_url, session_id, device_type, trigger_name, client_user_id,
-        client_execution_id, executed_at, received_at)
-    SELECT public_id, workflow_pk, owner_pk, status, execution_time_ms, page_url, session_id,
-        device_type, trigger_name, client_user_id, client_execution_id, executed_at,
-        received_at
-    FROM target
-    RETURNING id, public_id
-),
-recorded AS (
-    SELECT target.*, execution.id AS execution_pk
-    FROM target JOIN execution ON execution.public_id = target.public_id
-),
-events AS (
-    INSERT INTO {AnalyticsEvent._meta.db_table} (workflow_id, execution_id, event_type,
-        element_selector, page_url, event_data, created_at)
-    SELECT recorded.workflow_pk, recorded.execution_pk, action.event_type, action.selector,
-        recorded.page_url, action.data, recorded.executed_at
-    FROM recorded,
-        jsonb_to_recordset(recorded.actions) AS action (event_type text, selector text, data jsonb)
-),
-runs AS (
-    SELECT workflow_pk, count(*) AS n, max(executed_at) AS latest
-    FROM recorded GROUP BY workflow_pk
-),
-locked AS (
-    SELECT workflow.id FROM {Workflow._meta.db_table} workflow
-    WHERE workflow.id IN (SELECT workflow_pk FROM runs) ORDER BY workflow.id FOR UPDATE
-),
-counter AS (
-    UPDATE {Workflow._meta.db_table} workflow
-    SET executions = workflow.executions + runs.n,
-        last_run = GREATEST(COALESCE(workflow.last_run, runs.latest), runs.latest)
-    FROM runs WHERE workflow.id = runs.workflow_pk AND workflow.id IN (SELECT id FROM locked)
-),
-hourly AS ({HOURLY_UPSERT.format(rows=ROLLUP_OF_RECORDED.format(bucket="hour"))}),
-daily AS ({DAILY_UPSERT.format(rows=ROLLUP_OF_RECORDED.format(bucket="day"))})
-SELECT public_id FROM execution
-"""
-ROLLUP_ROW = f"""SELECT execution.workflow_id, execution.owner_id, {{bucket}},
-    {", ".join(f"%({name})s" for name in ROLLUP_SUMS)} FROM execution"""
-
-# One execution posted with a site key, in one statement of its own: the key, its active
-# owner, the origin and the playbook are checked in the statement that writes, and a repeated
-# execution id writes nothing. RECORD_FOR_OWNER's shape could serve here too, but prepared,
-# a statement reading a JSON document is planned for a hundred rows: PostgreSQL ran it at 686
-# a second against 4,500 for this one (pgbench, same run), and the endpoint fell from 754 to
-# 277 requests a second. Same sub-statements in the same order, so both take locks alike.
-RECORD_FOR_SITE_KEY = f"""
-WITH workflow AS (
-    SELECT workflow.id, workflow.owner_id
-    FROM {Workflow._meta.db_table} workflow
-    JOIN {Site._meta.db_table} site
-        ON site.id = workflow.site_id AND site.owner_id = workflow.owner_id
-    JOIN {Site._meta.get_field("owner").related_model._meta.db_table} owner
-        ON owner.id = site.owner_id AND owner.is_active
-    WHERE site.site_key = %(site_key)s AND workflow.public_id = %(workflow_id)s
-        AND (%(origin)s::text IS NULL OR EXISTS (
-            SELECT FROM {SiteOrigin._meta.db_table} allowed
-            WHERE allowed.site_id = site.id AND allowed.origin = %(origin)s))
-),
-execution AS (
-    INSERT INTO {Execution._meta.db_table} (public_id, workflow_id, owner_id, status,
-        execution_time_ms, page_url, session_id, device_type, trigger_name, client_user_id,
-        client_execution_id, executed_at, received_at)
-    SELECT %(public_id)s, workflow.id, workflow.owner_id, %(status)s, %(execution_time_ms)s,
-        %(page_url)s, %(session_id)s, %(device_type)s, %(trigger_name)s, %(client_user_id)s,
-        %(client_execution_id)s, %(executed_at)s, %(received_at)s
-    FROM workflow
-    ON CONFLICT (owner_id, client_execution_id) WHERE client_execution_id IS NOT NULL
-        DO NOTHING
-    RETURNING id, workflow_id, owner_id
-),
-events AS (
-    INSERT INTO {AnalyticsEvent._meta.db_table} (workflow_id, execution_id, event_type,
-        element_selector, page_url, event_data, created_at)
-    SELECT execution.workflow_id, execution.id, action.event_type, action.selector,
-        %(page_url)s, action.data, %(executed_at)s
-    FROM execution,
-        jsonb_to_recordset(%(actions)s) AS action (event_type text, selector text, data jsonb)
-),
-counter AS (
-    UPDATE {Workflow._meta.db_table} workflow
-    SET executions = workflow.executions + 1,
-        last_run = GREATEST(COALESCE(workflow.last_run, %(executed_at)s), %(executed_at)s)
-    FROM execution WHERE workflow.id = execution.workflow_id
-),
-hourly AS ({HOURLY_UPSERT.format(rows=ROLLUP_ROW.format(bucket="%(hour)s"))}),
-daily AS ({DAILY_UPSERT.format(rows=ROLLUP_ROW.format(bucket="%(day)s"))})
-SELECT count(*) FROM execution
-"""
-
-
-def record_for_site_key(
-    *, site_key: str, origin: str | None, fields: Mapping[str, Any]
-) -> RecordedExecution | None:
-    """Record one execution posted with a site key, in one statement, when everything about
-    it is in order: the key is a site's, the site lists `origin` (when there is one), the
-    workflow is on that site, and the execution id is new. Otherwise writes nothing and
-    answers None: `record_executions` then gives the exact outcome (404, a duplicate, ...).
-
-    PostgreSQL only (data-modifying WITH); elsewhere always None.
+    Then the same steps in the same order: execution rows first (an execution id recorded
+    before is left out, also when a concurrent request is recording it: it waits on the
+    unique index and writes nothing), their events, the counters (locked in primary key
+    order), the hourly and daily rollups (in key order). They answer, for each execution whose
+    playbook was found, its public id, its owner and whether it was written.
     """
-    if connection.vendor != "postgresql":
-        return None
-    columns = _columns(fields, timezone.now())
-    params = {
-        **columns,
-        "site_key": site_key,
-        "origin": origin,
-        "workflow_id": fields["workflow_id"],
-        **_rollup_columns(columns),
-        "actions": Jsonb(_actions_document(fields.get("actions", ())), dumps=msgspec.json.encode),
-    }
-    with _prepared_cursor() as cursor:
-        cursor.execute(RECORD_FOR_SITE_KEY, params)
-        (written,) = cursor.fetchone()
-    return _created(columns) if written else None
+    execution = Execution._meta.db_table
+    workflow = Workflow._meta.db_table
+    columns = ", ".join(field.column for field in EXECUTION_FIELDS)
+    fields_of_item = ", ".join(f"execution.{field.column}" for field in EXECUTION_FIELDS)
+    event_columns_sql = ", ".join(field.column for field in EVENT_FIELDS)
+    from_execution = ", ".join(f"recorded.{source}" for source in EVENT_FROM_EXECUTION.values())
+    sums = ", ".join(f"sum(rollup.{name})" for name in ROLLUP_SUMS)
 
+    def rollup(upsert: str, model, bucket: str) -> str:
+        rows = (
+            f"SELECT recorded.workflow_pk, recorded.owner_pk, rollup.{bucket}, {sums}"
+            f" FROM recorded, jsonb_populate_record(NULL::{model._meta.db_table}, recorded.item)"
+            f" AS rollup GROUP BY 1, 2, 3 ORDER BY 1, 3"
+        )
+        return upsert.format(rows=rows)
 
-def _write_in_one_statement(owner, site: Site | None, rows: list[Row]) -> set[uuid.UUID]:
-    document = [_document(item, columns) for item, columns in rows]
-    # A statement is a transaction of its own; inside another one, a savepoint keeps that one
-    # usable when this fails (a repeated execution id, which `record_executions` handles).
-    savepoint = transaction.atomic() if connection.in_atomic_block else nullcontext()
-    with savepoint, _prepared_cursor() as cursor:
-        items = Jsonb(document, dumps=msgspec.json.encode)
-        site_id = site.pk if site is not None else None
-        cursor.execute(RECORD_FOR_OWNER, {"items": items, "owner_id": owner.pk, "site_id": site_id})
-        return {public_id for (public_id,) in cursor.fetchall()}
-
-
-def _document(item: Mapping[str, Any], columns: Mapping[str, Any]) -> dict[str, Any]:
-    """One execution as RECORD_FOR_OWNER reads it (`item` there)."""
-    return {
-        **columns,
-        "workflow": item["workflow_id"],
-        **_rollup_columns(columns),
-        "actions": _actions_document(item.get("actions", ())),
-    }
-
-
-def _actions_document(actions) -> list[dict[str, Any]]:
-    """An execution's events as the statements read them with jsonb_to_recordset."""
-    return [
-        {
-            "event_type": _event_type(action),
-            "selector": action.get("selector", ""),
-            "data": _event_data(action),
-        }
-        for action in actions
-    ]
-
-
-@contextmanager
-def _prepared_cursor():
-    """A cursor that sends parameters apart from the statement (Django's inline them), so that
-    psycopg prepares a statement it sees again and PostgreSQL plans it once per connection.
-    Opened as Django opens its own: a persistent connection that died is replaced first.
-
-    One cursor per connection serves every request: it keeps what it learnt about adapting
-    each parameter's type (a new cursor per post cost about 70 µs of CPU, a fifth of the
-    statement's). Django's wrapper still turns database errors into Django's.
+    then = f"""
+    execution AS (
+        INSERT INTO {execution} (workflow_id, owner_id, {columns})
+        SELECT workflow_pk, owner_pk, {columns} FROM target
+        ON CONFLICT (owner_id, client_execution_id) WHERE client_execution_id IS NOT NULL
+            DO NOTHING
+        RETURNING id, public_id
+    ),
+    recorded AS (
+        SELECT target.*, execution.id AS execution_pk
+        FROM target JOIN execution ON execution.public_id = target.public_id
+    ),
+    events AS (
+        INSERT INTO {AnalyticsEvent._meta.db_table}
+            (workflow_id, execution_id, {", ".join(EVENT_FROM_EXECUTION)}, {event_columns_sql})
+        SELECT recorded.workflow_pk, recorded.execution_pk, {from_execution}, {event_columns_sql}
+        FROM recorded, jsonb_populate_recordset(
+            NULL::{AnalyticsEvent._meta.db_table}, recorded.item -> 'actions') AS event
+    ),
+    runs AS (
+        SELECT workflow_pk, count(*) AS n, max(executed_at) AS latest
+        FROM recorded GROUP BY workflow_pk
+    ),
+    locked AS (
+        SELECT id FROM {workflow}
+        WHERE id IN (SELECT workflow_pk FROM runs) ORDER BY id FOR UPDATE
+    ),
+    counter AS (
+        UPDATE {workflow} workflow
+        SET executions = workflow.executions + runs.n,
+            last_run = GREATEST(COALESCE(workflow.last_run, runs.latest), runs.latest)
+        FROM runs WHERE workflow.id = runs.workflow_pk AND workflow.id IN (SELECT id FROM locked)
+    ),
+    hourly AS ({rollup(HOURLY_UPSERT, HourlyStat, "hour")}),
+    daily AS ({rollup(DAILY_UPSERT, DailyStat, "day")})
+    SELECT target.public_id, target.owner_pk, execution.id IS NOT NULL
+    FROM target LEFT JOIN execution ON execution.public_id = target.public_id
     """
-    wrapper = connections[DEFAULT_DB_ALIAS]
-    wrapper.close_if_health_check_failed()
-    wrapper.ensure_connection()
-    cursor = STATEMENT_CURSORS.get(wrapper)
-    if cursor is None or cursor.connection is not wrapper.connection:
-        cursor = STATEMENT_CURSORS[wrapper] = psycopg.Cursor(wrapper.connection)
-    if wrapper.queries_logged:
-        yield wrapper.make_debug_cursor(cursor)
-    else:
-        yield wrapper.make_cursor(cursor)
-
-
-# Each Django connection's statement cursor (per thread, as Django's connections are).
-STATEMENT_CURSORS: weakref.WeakKeyDictionary[Any, psycopg.Cursor] = weakref.WeakKeyDictionary()
+    owner_table = Site._meta.get_field("owner").related_model._meta.db_table
+    for_site_key = f"""
+    WITH target AS (
+        SELECT workflow.id AS workflow_pk, workflow.owner_id AS owner_pk, {fields_of_item},
+            item.item
+        FROM (SELECT %(item)s::jsonb AS item) item
+        CROSS JOIN jsonb_populate_record(NULL::{execution}, item.item) execution
+        JOIN {workflow} workflow ON workflow.public_id = (item.item ->> 'workflow')::uuid
+        JOIN {Site._meta.db_table} site
+            ON site.id = workflow.site_id AND site.owner_id = workflow.owner_id
+        JOIN {owner_table} owner ON owner.id = site.owner_id AND owner.is_active
+        WHERE site.site_key = %(site_key)s
+            AND (%(origin)s::text IS NULL OR EXISTS (
+                SELECT FROM {SiteOrigin._meta.db_table} allowed
+                WHERE allowed.site_id = site.id AND allowed.origin = %(origin)s))
+    ),
+    {then}"""
+    for_owner = f"""
+    WITH target AS (
+        SELECT workflow.id AS workflow_pk, workflow.owner_id AS owner_pk, {fields_of_item},
+            item.item
+        FROM jsonb_array_elements(%(items)s::jsonb) WITH ORDINALITY AS item (item, position)
+        CROSS JOIN jsonb_populate_record(NULL::{execution}, item.item) execution
+        JOIN {workflow} workflow ON workflow.public_id = (item.item ->> 'workflow')::uuid
+        WHERE workflow.owner_id = %(owner_id)s
+            AND (%(site_id)s::bigint IS NULL OR workflow.site_id = %(site_id)s)
+        ORDER BY item.position
+    ),
+    {then}"""
+    return Statements(for_site_key=for_site_key, for_owner=for_owner)

@@ -2,6 +2,7 @@ import contextlib
 import logging
 import zoneinfo
 
+from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
@@ -48,7 +49,10 @@ class UserTimeZoneMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         timezone.deactivate()
         try:
-            name = request.session.get("time_zone") if hasattr(request, "session") else None
+            # Without a session cookie there is no session to read (and reading one would
+            # make every answer vary with cookies).
+            signed_in = settings.SESSION_COOKIE_NAME in request.COOKIES
+            name = request.session.get("time_zone") if signed_in else None
         except DatabaseError:
             # The view will meet the same outage and answer 503; dates can wait.
             name = None

@@ -122,15 +122,15 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Django's backend with a health check that needs no round trip (tracker/postgres).
-    DATABASES["default"]["ENGINE"] = "tracker.postgres"
-    # Only the tracking statement sends its parameters apart, and it is prepared after this
-    # many runs on a connection (planning it costs PostgreSQL more than running it). -1 turns
-    # preparing off, for a pooler in transaction mode that cannot keep prepared statements.
+    # Parameters are sent apart from the statement (server-side binding), so that psycopg
+    # prepares a statement after this many runs on a connection and PostgreSQL plans it once
+    # per connection. -1 turns preparing off, for a pooler in transaction mode that cannot keep
+    # prepared statements.
     prepare_after = env_int("DB_PREPARE_THRESHOLD", 5)
     DATABASES["default"]["OPTIONS"] = {
-        "connect_timeout": env_int("DB_CONNECT_TIMEOUT", 2),
+        "server_side_binding": True,
         "prepare_threshold": prepare_after if prepare_after >= 0 else None,
+        "connect_timeout": env_int("DB_CONNECT_TIMEOUT", 2),
         "options": " ".join(
             [
                 f"-c statement_timeout={env_int('DB_STATEMENT_TIMEOUT_MS', 5000)}",

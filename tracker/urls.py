@@ -4,7 +4,8 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from analytics.api import TrackExecutionView, WorkflowExecutionList, healthz
+from analytics.api import TrackExecutionView, WorkflowExecutionList
+from tracker.views import healthz
 from workflows.api import SiteViewSet, WorkflowViewSet
 from workflows.views import RateLimitedLoginView, demo_page, signup, site_config
 
