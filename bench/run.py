@@ -12,7 +12,7 @@ to bench/results/.
 """
 
 import argparse
-import json
+import csv
 import os
 import re
 import runpy
@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -87,6 +87,10 @@ def main() -> None:
     parser.add_argument(
         "--scenarios", default=",".join(s.name for s in SCENARIOS), help="comma-separated"
     )
+    parser.add_argument(
+        "--baseline", metavar="REV",
+        help="another commit, served beside this one and measured in the same passes",
+    )  # fmt: skip
     args = parser.parse_args()
     scenarios = [s for s in SCENARIOS if s.name in args.scenarios.split(",")]
 
@@ -108,30 +112,26 @@ def main() -> None:
     )  # fmt: skip
     single_statement, batch_statement = statements.split("STATEMENT", 1)[1].split("BATCH", 1)
 
-    port = free_port()
-    worker = ["-k", "gthread", "--threads", str(args.threads)]
-    if not args.threads:  # gunicorn would make them gthread workers with gunicorn.conf.py's
-        worker = ["-k", "sync", "--threads", "1"]
-    app = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "tracker.wsgi", "-w", str(args.workers),
-         "-b", f"127.0.0.1:{port}", "--log-level", "warning", *worker],
-        cwd=ROOT, env=env, stderr=open(work / "gunicorn.log", "w"),  # noqa: SIM115
-    )  # fmt: skip
+    apps = {"app": App(ROOT, env, args, work / "gunicorn.log")}
+    if args.baseline:
+        apps["baseline"] = App(checkout(args.baseline, work), env, args, work / "baseline.log")
     try:
-        wait_for(f"http://127.0.0.1:{port}/healthz")
-        # Every worker opens its database connection before anything is measured.
         warm_up = argparse.Namespace(**{**vars(args), "duration": 2})
-        endpoint_run(port, app.pid, work / "ids", site_key, 1, warm_up)
+        for app in apps.values():
+            wait_for(f"http://127.0.0.1:{app.port}/healthz")
+            # Every worker opens its database connection before anything is measured.
+            endpoint_run(app, work / "ids", site_key, 1, warm_up)
         results: dict[str, dict[str, list]] = {
-            s.name: {"app": [], "pg": [], "pg_statement": []} for s in scenarios
+            s.name: {"app": [], "baseline": [], "pg": [], "pg_statement": []} for s in scenarios
         }
         for run in range(1, args.runs + 1):
             for scenario in scenarios:
-                print(f"run {run}/{args.runs} {scenario.name}: endpoint", flush=True)
                 ids = work / ("hot" if scenario.hot else "ids")
-                results[scenario.name]["app"].append(
-                    endpoint_run(port, app.pid, ids, site_key, scenario.batch, args)
-                )
+                for side, app in apps.items():
+                    print(f"run {run}/{args.runs} {scenario.name}: {side}", flush=True)
+                    results[scenario.name][side].append(
+                        endpoint_run(app, ids, site_key, scenario.batch, args)
+                    )
                 if scenario.batch == 0:
                     continue
                 print(f"run {run}/{args.runs} {scenario.name}: pgbench", flush=True)
@@ -156,9 +156,38 @@ def main() -> None:
                 )
         exact = check_counts()
     finally:
-        app.send_signal(signal.SIGTERM)
-        app.wait(timeout=30)
+        for app in apps.values():
+            app.stop()
     report(results, exact, args)
+
+
+class App:
+    """The project under gunicorn, as `gunicorn.conf.py` serves it, from `source`."""
+
+    def __init__(self, source: Path, env: dict[str, str], args, log: Path) -> None:
+        self.port = free_port()
+        worker = ["-k", "gthread", "--threads", str(args.threads)]
+        if not args.threads:  # gunicorn would make them gthread workers with gunicorn.conf.py's
+            worker = ["-k", "sync", "--threads", "1"]
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "tracker.wsgi", "-w", str(args.workers),
+             "-b", f"127.0.0.1:{self.port}", "--log-level", "warning", *worker],
+            cwd=source, env=env, stderr=open(log, "w"),  # noqa: SIM115
+        )  # fmt: skip
+        self.pid = self.process.pid
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=30)
+
+
+def checkout(rev: str, work: Path) -> Path:
+    """`rev` of this repository in a folder of its own (same database and dependencies)."""
+    folder = work / "baseline"
+    folder.mkdir()
+    archive = subprocess.run(["git", "archive", rev], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+    return folder
 
 
 def app_environment(work: Path) -> dict[str, str]:
@@ -253,7 +282,8 @@ def postgres_pids() -> list[int]:
     return pids
 
 
-def endpoint_run(port: int, app_pid: int, ids: Path, key: str, batch: int, args) -> Measure:
+def endpoint_run(app: "App", ids: Path, key: str, batch: int, args) -> Measure:
+    port, app_pid = app.port, app.pid
     app_pids, pg_pids = process_tree(app_pid), postgres_pids()
     app_before, pg_before = cpu_seconds(app_pids), cpu_seconds(pg_pids)
     output = subprocess.run(
@@ -360,16 +390,33 @@ def median(measures: list[Measure]) -> Measure:
     )
 
 
-def per_pass(name: str, runs: dict[str, list[Measure]]) -> str:
-    passes = zip(runs["app"], runs["pg"], strict=True)
-    ratios = [app.executions_per_s / pg.executions_per_s for app, pg in passes]
-    return f"{name} / pgbench transaction " + ", ".join(f"{r:.0%}" for r in ratios)
+def per_pass(name: str, runs: dict[str, list[Measure]], against: str = "pg") -> str:
+    passes = zip(runs["app"], runs[against], strict=True)
+    if against == "pg":
+        ratios = [app.executions_per_s / other.executions_per_s for app, other in passes]
+    else:  # the same requests on both sides
+        ratios = [app.requests_per_s / other.requests_per_s for app, other in passes]
+    label = "pgbench transaction" if against == "pg" else "baseline"
+    return f"{name} / {label} " + ", ".join(f"{r:.0%}" for r in ratios)
+
+
+def short_commit(rev: str = "HEAD") -> str:
+    return subprocess.run(
+        ["git", "rev-parse", "--short", rev], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+
+
+HISTORY_COLUMNS = [
+    "date", "commit", "scenario", "requests_per_s", "executions_per_s", "p50_ms", "p99_ms",
+    "app_cpu_per_1000", "pg_cpu_per_1000", "pgbench_transaction_executions_per_s",
+    "pgbench_statement_executions_per_s", "baseline", "baseline_executions_per_s",
+    "baseline_app_cpu_per_1000", "baseline_pg_cpu_per_1000",
+]  # fmt: skip
 
 
 def report(results: dict, exact: dict, args) -> None:
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
+    commit = short_commit()
+    baseline = short_commit(args.baseline) if args.baseline else ""
     lines = [
         f"# Tracking benchmark, commit {commit}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         "",
@@ -387,20 +434,33 @@ def report(results: dict, exact: dict, args) -> None:
         " executions/s | endpoint / that | errors |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
+    history = []
+    stamp = f"{datetime.now(UTC):%Y-%m-%d %H:%M}"
     for scenario in SCENARIOS:
         if scenario.name not in results:
             continue
         runs = results[scenario.name]
         app = median(runs["app"])
-        if not runs["pg"]:
+        pg = median(runs["pg"]) if runs["pg"] else None
+        statement = median(runs["pg_statement"]) if runs["pg_statement"] else None
+        other = median(runs["baseline"]) if runs["baseline"] else None
+        history.append(
+            [stamp, commit, scenario.name, *(round(getattr(app, name), 3) for name in (
+                "requests_per_s", "executions_per_s", "p50_ms", "p99_ms", "app_cpu_per_1000",
+                "pg_cpu_per_1000")),
+             round(pg.executions_per_s, 1) if pg else "",
+             round(statement.executions_per_s, 1) if statement else "",
+             baseline,
+             *((round(other.executions_per_s, 1), round(other.app_cpu_per_1000, 3),
+                round(other.pg_cpu_per_1000, 3)) if other else ("", "", ""))]
+        )  # fmt: skip
+        if pg is None:
             lines.append(
                 f"| {scenario.name}: {scenario.description} | {app.requests_per_s:,.0f} | – |"
                 f" {app.p50_ms:.1f} | {app.p99_ms:.1f} | {app.app_cpu_per_1000:.2f} per 1k requests"
                 f" | – | – | – | – | – | {app.errors:.0f} |"
             )
             continue
-        pg = median(runs["pg"])
-        statement = median(runs["pg_statement"]) if runs["pg_statement"] else None
         errors = app.errors + pg.errors + (statement.errors if statement else 0)
         lines.append(
             f"| {scenario.name}: {scenario.description} | {app.requests_per_s:,.0f} |"
@@ -438,6 +498,25 @@ def report(results: dict, exact: dict, args) -> None:
         + "; ".join(per_pass(name, runs) for name, runs in results.items() if runs["pg"])
         + "."
     )
+    if baseline:
+        lines.append("")
+        lines.append(f"Against the baseline {baseline}, served beside it in the same passes:")
+        lines.append("")
+        lines.append(
+            "| scenario | requests/s, this / baseline | app CPU s/1k, this / baseline |"
+            " PG CPU s/1k, this / baseline | pass by pass |"
+        )
+        lines.append("| --- | ---: | ---: | ---: | --- |")
+        for name, runs in results.items():
+            app, other = median(runs["app"]), median(runs["baseline"])
+            lines.append(
+                f"| {name} | {app.requests_per_s:,.0f} / {other.requests_per_s:,.0f} requests"
+                f" ({(app.requests_per_s / other.requests_per_s) - 1:+.1%}) |"
+                f" {app.app_cpu_per_1000:.3f} / {other.app_cpu_per_1000:.3f}"
+                f" ({app.app_cpu_per_1000 / other.app_cpu_per_1000 - 1:+.1%}) |"
+                f" {app.pg_cpu_per_1000:.3f} / {other.pg_cpu_per_1000:.3f} |"
+                f" {per_pass(name, runs, 'baseline')} |"
+            )
     lines.append(
         f"After the run: counters {exact['counters']:,}, execution rows {exact['rows']:,},"
         f" hourly rollup {exact['hourly']:,}, daily rollup {exact['daily']:,}"
@@ -445,16 +524,17 @@ def report(results: dict, exact: dict, args) -> None:
     )
     text = "\n".join(lines) + "\n"
     print("\n" + text)
-    if results.keys() != {s.name for s in SCENARIOS}:
-        return  # a partial run is printed, not kept
     out = BENCH / "results"
     out.mkdir(exist_ok=True)
-    stamp = f"{datetime.now(UTC):%Y%m%d-%H%M}-{commit}"
-    (out / f"{stamp}.md").write_text(text)
-    (out / "latest.md").write_text(text)
-    raw = {name: {side: [asdict(m) for m in runs] for side, runs in r.items()}
-           for name, r in results.items()}  # fmt: skip
-    (out / f"{stamp}.json").write_text(json.dumps({"commit": commit, "runs": raw, **exact}))
+    history_file = out / "history.csv"
+    new_file = not history_file.exists()
+    with history_file.open("a", newline="") as file:
+        writer = csv.writer(file)
+        if new_file:
+            writer.writerow(HISTORY_COLUMNS)
+        writer.writerows(history)
+    if results.keys() == {s.name for s in SCENARIOS} and not baseline:
+        (out / "latest.md").write_text(text)  # a partial or comparing run is only printed
 
 
 if __name__ == "__main__":
