@@ -160,13 +160,20 @@ def record_for_site_key(
             return None
         return record_executions(owner=site.owner, site=site, items=[fields])[0]
     row = Row(fields, execution_columns(fields, timezone.now()))
-    params = {"item": _json(row.document), "site_key": site_key, "origin": origin}
+    params = {
+        **row.columns,
+        **rollup_columns(row.columns),
+        "workflow": fields["workflow_id"],
+        "actions": _json([event_columns(action) for action in fields.get("actions", ())]),
+        "site_key": site_key,
+        "origin": origin,
+    }
     with connection.cursor() as cursor:
         cursor.execute(_statements().for_site_key, params)
-        written = {public_id: (owner_pk, created) for public_id, owner_pk, created in cursor}
-    if not written:
+        found = cursor.fetchone()
+    if found is None:
         return None
-    ((owner_pk, created),) = written.values()
+    owner_pk, created = found
     return _outcomes(owner_pk, [row], {row.columns["public_id"]: created})[0]
 
 
@@ -339,41 +346,107 @@ class Statements:
 
 @functools.cache
 def _statements() -> Statements:
-    """The two statements, written from the models (PostgreSQL).
+    """The two statements, their columns written from the models (PostgreSQL).
 
-    Each reads its executions as JSON (`Row.document`), each field by its column's own type
-    (jsonb_populate_record with the table's row type). A site key's single execution is one
-    record: planned for one row, it looks its key, site and playbook up by their unique
-    indexes. An owner's executions are a set of records.
+    Both take the same steps in the same order, so that they take locks alike: execution rows
+    first (an execution id recorded before is left out, also when a concurrent request is
+    recording it: it waits on the unique index and writes nothing), their events, the
+    counters, the hourly and daily rollups.
 
-    Then the same steps in the same order: execution rows first (an execution id recorded
-    before is left out, also when a concurrent request is recording it: it waits on the
-    unique index and writes nothing), their events, the counters (locked in primary key
-    order), the hourly and daily rollups (in key order). They answer, for each execution whose
-    playbook was found, its public id, its owner and whether it was written.
+    A site key's single execution comes as typed parameters: planned for one row, the
+    statement looks its key, site and playbook up by their unique indexes, and answers its
+    owner and whether it was written, or nothing when the key, the origin or the playbook is
+    not in order. An owner's executions come as a JSON document (`Row.document`), each read by
+    its table's own row type; their playbooks' counters are locked in primary key order, and
+    the statement answers each execution whose playbook was found: its public id, its owner
+    and whether it was written.
     """
-    execution = Execution._meta.db_table
+    execution, event = Execution._meta.db_table, AnalyticsEvent._meta.db_table
     workflow = Workflow._meta.db_table
     columns = ", ".join(field.column for field in EXECUTION_FIELDS)
-    fields_of_item = ", ".join(f"execution.{field.column}" for field in EXECUTION_FIELDS)
     event_columns_sql = ", ".join(field.column for field in EVENT_FIELDS)
-    from_execution = ", ".join(f"recorded.{source}" for source in EVENT_FROM_EXECUTION.values())
+    inherited = ", ".join(EVENT_FROM_EXECUTION)
+    events_into = f"{event} (workflow_id, execution_id, {inherited}, {event_columns_sql})"
+    execution_into = f"{execution} (workflow_id, owner_id, {columns})"
+    skip_repeats = (
+        "ON CONFLICT (owner_id, client_execution_id) WHERE client_execution_id IS NOT NULL"
+        " DO NOTHING"
+    )
+    last_run = "GREATEST(COALESCE(workflow.last_run, {latest}), {latest})"
+
+    def param(field) -> str:
+        return f"%({field.attname})s::{field.db_type(connection)}"
+
+    def single_rollup(upsert: str, model, bucket: str) -> str:
+        sums = ", ".join(f"%({name})s" for name in ROLLUP_SUMS)
+        bucket_type = model._meta.get_field(bucket).db_type(connection)
+        return upsert.format(
+            rows=f"SELECT execution.workflow_id, execution.owner_id, %({bucket})s::{bucket_type},"
+            f" {sums} FROM execution"
+        )
+
+    inherited_params = ", ".join(
+        param(Execution._meta.get_field(source)) for source in EVENT_FROM_EXECUTION.values()
+    )
+    owner_table = Site._meta.get_field("owner").related_model._meta.db_table
+    for_site_key = f"""
+    WITH workflow AS (
+        SELECT workflow.id, workflow.owner_id
+        FROM {workflow} workflow
+        JOIN {Site._meta.db_table} site
+            ON site.id = workflow.site_id AND site.owner_id = workflow.owner_id
+        JOIN {owner_table} owner ON owner.id = site.owner_id AND owner.is_active
+        WHERE site.site_key = %(site_key)s AND workflow.public_id = %(workflow)s::uuid
+            AND (%(origin)s::text IS NULL OR EXISTS (
+                SELECT FROM {SiteOrigin._meta.db_table} allowed
+                WHERE allowed.site_id = site.id AND allowed.origin = %(origin)s))
+    ),
+    execution AS (
+        INSERT INTO {execution_into}
+        SELECT workflow.id, workflow.owner_id, {", ".join(map(param, EXECUTION_FIELDS))}
+        FROM workflow {skip_repeats}
+        RETURNING id, workflow_id, owner_id
+    ),
+    events AS (
+        INSERT INTO {events_into}
+        SELECT execution.workflow_id, execution.id, {inherited_params}, {event_columns_sql}
+        FROM execution, jsonb_populate_recordset(NULL::{event}, %(actions)s) AS event
+    ),
+    counter AS (
+        UPDATE {workflow} workflow
+        SET executions = workflow.executions + 1,
+            last_run = {last_run.format(latest=param(Execution._meta.get_field("executed_at")))}
+        FROM execution WHERE workflow.id = execution.workflow_id
+    ),
+    hourly AS ({single_rollup(HOURLY_UPSERT, HourlyStat, "hour")}),
+    daily AS ({single_rollup(DAILY_UPSERT, DailyStat, "day")})
+    SELECT workflow.owner_id, EXISTS (SELECT FROM execution) FROM workflow
+    """
+
     sums = ", ".join(f"sum(rollup.{name})" for name in ROLLUP_SUMS)
 
     def rollup(upsert: str, model, bucket: str) -> str:
-        rows = (
-            f"SELECT recorded.workflow_pk, recorded.owner_pk, rollup.{bucket}, {sums}"
+        return upsert.format(
+            rows=f"SELECT recorded.workflow_pk, recorded.owner_pk, rollup.{bucket}, {sums}"
             f" FROM recorded, jsonb_populate_record(NULL::{model._meta.db_table}, recorded.item)"
             f" AS rollup GROUP BY 1, 2, 3 ORDER BY 1, 3"
         )
-        return upsert.format(rows=rows)
 
-    then = f"""
+    from_execution = ", ".join(f"recorded.{source}" for source in EVENT_FROM_EXECUTION.values())
+    for_owner = f"""
+    WITH target AS (
+        SELECT workflow.id AS workflow_pk, workflow.owner_id AS owner_pk,
+            {", ".join(f"execution.{field.column}" for field in EXECUTION_FIELDS)}, item.item
+        FROM jsonb_array_elements(%(items)s::jsonb) WITH ORDINALITY AS item (item, position)
+        CROSS JOIN jsonb_populate_record(NULL::{execution}, item.item) execution
+        JOIN {workflow} workflow ON workflow.public_id = (item.item ->> 'workflow')::uuid
+        WHERE workflow.owner_id = %(owner_id)s
+            AND (%(site_id)s::bigint IS NULL OR workflow.site_id = %(site_id)s)
+        ORDER BY item.position
+    ),
     execution AS (
-        INSERT INTO {execution} (workflow_id, owner_id, {columns})
-        SELECT workflow_pk, owner_pk, {columns} FROM target
-        ON CONFLICT (owner_id, client_execution_id) WHERE client_execution_id IS NOT NULL
-            DO NOTHING
+        INSERT INTO {execution_into}
+        SELECT workflow_pk, owner_pk, {columns} FROM target {skip_repeats}
         RETURNING id, public_id
     ),
     recorded AS (
@@ -381,11 +454,10 @@ def _statements() -> Statements:
         FROM target JOIN execution ON execution.public_id = target.public_id
     ),
     events AS (
-        INSERT INTO {AnalyticsEvent._meta.db_table}
-            (workflow_id, execution_id, {", ".join(EVENT_FROM_EXECUTION)}, {event_columns_sql})
+        INSERT INTO {events_into}
         SELECT recorded.workflow_pk, recorded.execution_pk, {from_execution}, {event_columns_sql}
-        FROM recorded, jsonb_populate_recordset(
-            NULL::{AnalyticsEvent._meta.db_table}, recorded.item -> 'actions') AS event
+        FROM recorded,
+            jsonb_populate_recordset(NULL::{event}, recorded.item -> 'actions') AS event
     ),
     runs AS (
         SELECT workflow_pk, count(*) AS n, max(executed_at) AS latest
@@ -398,7 +470,7 @@ def _statements() -> Statements:
     counter AS (
         UPDATE {workflow} workflow
         SET executions = workflow.executions + runs.n,
-            last_run = GREATEST(COALESCE(workflow.last_run, runs.latest), runs.latest)
+            last_run = {last_run.format(latest="runs.latest")}
         FROM runs WHERE workflow.id = runs.workflow_pk AND workflow.id IN (SELECT id FROM locked)
     ),
     hourly AS ({rollup(HOURLY_UPSERT, HourlyStat, "hour")}),
@@ -406,33 +478,7 @@ def _statements() -> Statements:
     SELECT target.public_id, target.owner_pk, execution.id IS NOT NULL
     FROM target LEFT JOIN execution ON execution.public_id = target.public_id
     """
-    owner_table = Site._meta.get_field("owner").related_model._meta.db_table
-    for_site_key = f"""
-    WITH target AS (
-        SELECT workflow.id AS workflow_pk, workflow.owner_id AS owner_pk, {fields_of_item},
-            item.item
-        FROM (SELECT %(item)s::jsonb AS item) item
-        CROSS JOIN jsonb_populate_record(NULL::{execution}, item.item) execution
-        JOIN {workflow} workflow ON workflow.public_id = (item.item ->> 'workflow')::uuid
-        JOIN {Site._meta.db_table} site
-            ON site.id = workflow.site_id AND site.owner_id = workflow.owner_id
-        JOIN {owner_table} owner ON owner.id = site.owner_id AND owner.is_active
-        WHERE site.site_key = %(site_key)s
-            AND (%(origin)s::text IS NULL OR EXISTS (
-                SELECT FROM {SiteOrigin._meta.db_table} allowed
-                WHERE allowed.site_id = site.id AND allowed.origin = %(origin)s))
-    ),
-    {then}"""
-    for_owner = f"""
-    WITH target AS (
-        SELECT workflow.id AS workflow_pk, workflow.owner_id AS owner_pk, {fields_of_item},
-            item.item
-        FROM jsonb_array_elements(%(items)s::jsonb) WITH ORDINALITY AS item (item, position)
-        CROSS JOIN jsonb_populate_record(NULL::{execution}, item.item) execution
-        JOIN {workflow} workflow ON workflow.public_id = (item.item ->> 'workflow')::uuid
-        WHERE workflow.owner_id = %(owner_id)s
-            AND (%(site_id)s::bigint IS NULL OR workflow.site_id = %(site_id)s)
-        ORDER BY item.position
-    ),
-    {then}"""
-    return Statements(for_site_key=for_site_key, for_owner=for_owner)
+    # One line: psycopg keeps a statement's parsing only when its text is short enough.
+    return Statements(
+        for_site_key=" ".join(for_site_key.split()), for_owner=" ".join(for_owner.split())
+    )
