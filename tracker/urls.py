@@ -6,8 +6,8 @@ from rest_framework.routers import DefaultRouter
 
 from analytics.api import TrackExecutionView, WorkflowExecutionList
 from tracker.views import healthz
-from workflows.api import SiteViewSet, WorkflowViewSet
-from workflows.views import RateLimitedLoginView, demo_page, signup, site_config
+from workflows.api import SiteConfigView, SiteViewSet, WorkflowViewSet
+from workflows.views import RateLimitedLoginView, demo_page, signup
 
 router = DefaultRouter(trailing_slash=True)
 router.register("workflows", WorkflowViewSet, basename="workflow")
@@ -31,7 +31,7 @@ urlpatterns = [
         WorkflowExecutionList.as_view(),
         name="workflow-executions",
     ),
-    path("api/sites/<str:site_key>/workflows", site_config, name="site-config"),
+    path("api/sites/<str:site_key>/workflows", SiteConfigView.as_view(), name="site-config"),
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),

@@ -2,7 +2,8 @@
 
 Each trigger and action is a small JSON object with a `type` and that type's fields.
 The validators below are attached to the model fields, so the admin, the REST API and
-the dashboard forms all refuse the same things with the same messages.
+the dashboard forms all refuse the same things with the same messages. The site script gets
+the names and the settable attributes from the server with the site's playbooks.
 """
 
 from typing import Any
@@ -11,6 +12,8 @@ from django.core.exceptions import ValidationError
 
 MAX_TRIGGERS = 20
 MAX_ACTIONS = 50
+# Executions in one tracking request.
+MAX_BATCH = 100
 MAX_TEXT = 1000
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 DEVICE_TYPES = ("desktop", "mobile", "tablet")
@@ -41,16 +44,18 @@ ACTION_FIELDS: dict[str, dict[str, Any]] = {
     "insert_after": {"selector": "selector", "text": "text"},
 }
 
+# What an execution's `triggerName` says for each trigger (the spec's "UTM Parameters").
 TRIGGER_LABELS = {
-    "device": "Device type",
-    "utm": "UTM parameters",
-    "scroll_depth": "Scroll depth",
-    "url_path": "URL path",
+    "device": "Device Type",
+    "utm": "UTM Parameters",
+    "scroll_depth": "Scroll Depth",
+    "url_path": "URL Path",
     "referrer": "Referrer",
-    "time_on_page": "Time on page",
-    "visitor": "New or returning visitor",
+    "time_on_page": "Time on Page",
+    "visitor": "Visitor Type",
 }
 
+# What an execution's action `name` says for each action (the spec's "Replace Text").
 ACTION_LABELS = {
     "replace_text": "Replace Text",
     "set_attribute": "Set Attribute",
@@ -63,9 +68,13 @@ ACTION_LABELS = {
     "insert_after": "Insert Text After",
 }
 
-# Attributes that would let a playbook run script on the visitor's page.
-FORBIDDEN_ATTRIBUTE_PREFIXES = ("on",)
-FORBIDDEN_ATTRIBUTES = ("href", "src", "srcdoc", "action", "formaction", "style")
+# The only attributes a playbook may set, compared without case: none of them can load or
+# run anything on the visitor's page, whatever library the page uses. A name outside the list
+# may (htmx's hx-on:click, Alpine's x-on:click, Vue's v-html and :title, an SVG's xlink:href).
+SETTABLE_ATTRIBUTES = (
+    "alt", "title", "placeholder", "lang", "dir", "target", "rel", "width", "height",
+    "loading", "hidden", "aria-label", "aria-description", "aria-hidden",
+)  # fmt: skip
 
 
 def validate_triggers(value: Any) -> None:
@@ -123,9 +132,9 @@ def _field_problem(value: Any, kind: Any) -> str | None:
         problem = _text_problem(value, required=True)
         if problem:
             return problem
-        name = value.strip().lower()
-        if name in FORBIDDEN_ATTRIBUTES or name.startswith(FORBIDDEN_ATTRIBUTE_PREFIXES):
-            return f"{value!r} cannot be set by a playbook"
+        if value.strip().lower() not in SETTABLE_ATTRIBUTES:
+            allowed = ", ".join(SETTABLE_ATTRIBUTES)
+            return f"{value!r} cannot be set by a playbook (it may set {allowed})"
         return None
     if kind in ("class", "css_property"):
         problem = _text_problem(value, required=True)

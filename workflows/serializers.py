@@ -87,3 +87,37 @@ class WorkflowSerializer(serializers.ModelSerializer):
             # Only the requesting user's sites can be chosen.
             fields["site"].queryset = Site.objects.for_user(request.user)
         return fields
+
+
+class PlaybookConfigSerializer(serializers.ModelSerializer):
+    """A playbook as the site script runs it."""
+
+    id = serializers.UUIDField(source="public_id")
+    triggerMatch = serializers.ChoiceField(
+        source="trigger_match", choices=Workflow.TriggerMatch.choices
+    )
+
+    class Meta:
+        model = Workflow
+        fields = ["id", "name", "triggerMatch", "triggers", "actions"]
+        read_only_fields = fields
+
+
+class SiteConfigSerializer(serializers.Serializer):
+    """What the site script loads for a site: its active playbooks, and the rules it runs them
+    and reports them by."""
+
+    workflows = PlaybookConfigSerializer(many=True)
+    triggerNames = serializers.DictField(
+        child=serializers.CharField(), help_text="What `triggerName` says for each trigger type."
+    )
+    actionNames = serializers.DictField(
+        child=serializers.CharField(), help_text="What an action's `name` says for each type."
+    )
+    settableAttributes = serializers.ListField(
+        child=serializers.CharField(), help_text="The only attributes `set_attribute` may set."
+    )
+    maxBatch = serializers.IntegerField(help_text="Executions in one tracking request.")
+    maxDelaySeconds = serializers.IntegerField(
+        help_text="How late an execution may be delivered (its `startedAt`)."
+    )

@@ -1,6 +1,4 @@
 import contextlib
-import hashlib
-import json
 
 from django.conf import settings
 from django.contrib import messages
@@ -8,14 +6,12 @@ from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_ratelimit.core import get_usage
 
-from workflows.cors import allow_origin, preflight_response, request_origin
 from workflows.forms import (
     ActionFormSet,
     PlaybookForm,
@@ -27,45 +23,7 @@ from workflows.forms import (
     step_formset,
 )
 from workflows.models import Profile, Site, SiteOrigin, Workflow, new_site_key
-
-CONFIG_MAX_AGE = 60
-
-
-@require_http_methods(["GET", "HEAD", "OPTIONS"])
-def site_config(request: HttpRequest, site_key: str) -> HttpResponse:
-    """The active playbooks of a site, as the site script loads them: public and cacheable."""
-    if request.method == "OPTIONS":
-        return preflight_response(request, methods="GET", headers="Content-Type")
-    origin = request_origin(request)
-    site = Site.objects.by_key(site_key, origin)
-    if site is None:
-        raise Http404("Unknown site key.")
-    workflows = Workflow.objects.filter(site=site).active().order_by("pk")
-    body = json.dumps(
-        {
-            "workflows": [
-                {
-                    "id": str(workflow.public_id),
-                    "name": workflow.name,
-                    "triggerMatch": workflow.trigger_match,
-                    "triggers": workflow.triggers,
-                    "actions": workflow.actions,
-                }
-                for workflow in workflows
-            ]
-        },
-        separators=(",", ":"),
-    ).encode()
-    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-    if etag in request.headers.get("If-None-Match", ""):
-        response = HttpResponseNotModified()
-    else:
-        response = HttpResponse(body, content_type="application/json")
-    response["ETag"] = etag
-    patch_cache_control(response, public=True, max_age=CONFIG_MAX_AGE)
-    if origin and site.origin_allowed:
-        allow_origin(response, origin)
-    return response
+from workflows.shortcuts import get_site_for_user, get_workflow_for_user
 
 
 @require_GET
@@ -82,14 +40,6 @@ def demo_page(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _get_workflow_for_user(request: HttpRequest, public_id) -> Workflow:
-    return get_object_or_404(Workflow.objects.for_user(request.user), public_id=public_id)
-
-
-def _get_site_for_user(request: HttpRequest, public_id) -> Site:
-    return get_object_or_404(Site.objects.for_user(request.user), public_id=public_id)
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def playbook_create(request: HttpRequest) -> HttpResponse:
@@ -102,7 +52,7 @@ def playbook_create(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def playbook_edit(request: HttpRequest, public_id) -> HttpResponse:
-    return _playbook_form(request, _get_workflow_for_user(request, public_id))
+    return _playbook_form(request, get_workflow_for_user(request.user, public_id))
 
 
 def _playbook_form(request: HttpRequest, workflow: Workflow) -> HttpResponse:
@@ -126,7 +76,7 @@ def _playbook_form(request: HttpRequest, workflow: Workflow) -> HttpResponse:
 @login_required
 @require_POST
 def playbook_toggle(request: HttpRequest, public_id) -> HttpResponse:
-    workflow = _get_workflow_for_user(request, public_id)
+    workflow = get_workflow_for_user(request.user, public_id)
     paused = workflow.status == Workflow.Status.ACTIVE
     workflow.status = Workflow.Status.PAUSED if paused else Workflow.Status.ACTIVE
     workflow.save(update_fields=["status", "updated_at"])
@@ -137,7 +87,7 @@ def playbook_toggle(request: HttpRequest, public_id) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def playbook_delete(request: HttpRequest, public_id) -> HttpResponse:
-    workflow = _get_workflow_for_user(request, public_id)
+    workflow = get_workflow_for_user(request.user, public_id)
     if request.method == "POST":
         workflow.delete()
         messages.success(request, f"Deleted “{workflow.name}” and its history.")
@@ -162,7 +112,7 @@ def site_create(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def site_edit(request: HttpRequest, public_id) -> HttpResponse:
-    return _site_form(request, _get_site_for_user(request, public_id))
+    return _site_form(request, get_site_for_user(request.user, public_id))
 
 
 def _site_form(request: HttpRequest, site: Site) -> HttpResponse:
@@ -256,7 +206,7 @@ class RateLimitedLoginView(auth_views.LoginView):
 @login_required
 @require_POST
 def site_rotate_key(request: HttpRequest, public_id) -> HttpResponse:
-    site = _get_site_for_user(request, public_id)
+    site = get_site_for_user(request.user, public_id)
     site.site_key = new_site_key()
     site.save(update_fields=["site_key"])
     messages.success(

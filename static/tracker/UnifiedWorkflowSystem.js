@@ -5,30 +5,7 @@
   "use strict";
   if (window.WorkflowEngine) return; // loaded twice
 
-  const TRIGGER_LABELS = {
-    device: "Device Type",
-    utm: "UTM Parameters",
-    scroll_depth: "Scroll Depth",
-    url_path: "URL Path",
-    referrer: "Referrer",
-    time_on_page: "Time on Page",
-    visitor: "Visitor Type",
-  };
-  const ACTION_LABELS = {
-    replace_text: "Replace Text",
-    set_attribute: "Set Attribute",
-    add_class: "Add Class",
-    remove_class: "Remove Class",
-    set_style: "Set Style",
-    hide: "Hide",
-    show: "Show",
-    insert_before: "Insert Text Before",
-    insert_after: "Insert Text After",
-  };
-  // Attributes a playbook may never set: they would run script on the visitor's page.
-  const FORBIDDEN_ATTRIBUTE = /^(on|href$|src$|srcdoc$|action$|formaction$|style$)/i;
   const MAX_BODY_BYTES = 60000; // keepalive requests and beacons carry at most 64 KiB
-  const MAX_AGE_MS = 6 * 24 * 3600 * 1000; // the server accepts executions up to 7 days late
 
   const clock = () => performance.now();
   const randomId = () =>
@@ -72,10 +49,7 @@
     replace_text: (el, a) => {
       el.textContent = a.text;
     },
-    set_attribute: (el, a) => {
-      if (FORBIDDEN_ATTRIBUTE.test(a.attribute)) throw new Error(`Attribute not allowed: ${a.attribute}`);
-      el.setAttribute(a.attribute, a.value);
-    },
+    set_attribute: (el, a) => el.setAttribute(a.attribute, a.value),
     add_class: (el, a) => el.classList.add(a.className),
     remove_class: (el, a) => el.classList.remove(a.className),
     set_style: (el, a) => el.style.setProperty(a.property, a.value),
@@ -141,16 +115,19 @@
       }, due - Date.now());
     }
 
-    /** Queued items still worth sending, at most one request's worth. */
+    /** Queued items still worth sending, at most one request's worth (none before the
+     * server's rules are known). */
     batch() {
+      const { rules } = this.engine;
+      if (!rules) return [];
       const { maxAttempts } = this.engine.config;
       const fresh = this.load().filter(
-        (item) => item.attempts < maxAttempts && Date.now() - item.queuedAt < MAX_AGE_MS
+        (item) => item.attempts < maxAttempts && Date.now() - item.queuedAt < rules.maxDelaySeconds * 1000
       );
       this.save(fresh);
       const items = [];
       let bytes = 0;
-      for (const item of fresh.slice(0, 100)) {
+      for (const item of fresh.slice(0, rules.maxBatch)) {
         bytes += JSON.stringify(item.record).length;
         if (items.length && bytes > MAX_BODY_BYTES) break;
         items.push(item);
@@ -259,6 +236,9 @@
       };
       this.version = "1.0.0";
       this.workflows = [];
+      // The server's rules, with the playbooks: trigger and action names, the attributes a
+      // playbook may set, how many executions a request carries and how late they may be.
+      this.rules = null;
       this.device = detectDevice();
       this.userId = options.userId || "";
       const session = storage("sessionStorage");
@@ -287,19 +267,30 @@
       return this.tracker.flush().catch((error) => this.warn("⚠️ Tracking flush failed:", error));
     }
 
+    /** The site's playbooks and the server's rules, loaded once. */
+    load() {
+      this.loading =
+        this.loading ||
+        fetch(this.config.configUrl, { credentials: "omit" }).then(async (response) => {
+          if (!response.ok) throw new Error(`HTTP ${response.status}`);
+          const { workflows, ...rules } = await response.json();
+          this.workflows = workflows || [];
+          this.rules = rules;
+          this.log(`📋 Loaded ${this.workflows.length} playbook(s)`);
+        });
+      return this.loading;
+    }
+
     /** Load the site's playbooks and watch the page for their triggers. */
     async start() {
-      this.tracker.schedule(0); // what earlier page views could not deliver
       this.listen();
       try {
-        const response = await fetch(this.config.configUrl, { credentials: "omit" });
-        if (!response.ok) throw new Error(`HTTP ${response.status}`);
-        this.workflows = (await response.json()).workflows || [];
-        this.log(`📋 Loaded ${this.workflows.length} playbook(s)`);
+        await this.load();
       } catch (error) {
         this.warn("❌ Could not load playbooks:", error.message);
         return;
       }
+      this.tracker.schedule(0); // what earlier page views could not deliver
       this.evaluate();
     }
 
@@ -380,7 +371,7 @@
       const matched = workflow.triggerMatch === "any" ? met.length > 0 : met.length === triggers.length;
       if (!matched) return null;
       if (!triggers.length) return "Page View";
-      const labels = met.map((trigger) => TRIGGER_LABELS[trigger.type] || trigger.type);
+      const labels = met.map((trigger) => this.rules.triggerNames[trigger.type] || trigger.type);
       return workflow.triggerMatch === "any" ? labels[0] : [...new Set(labels)].join(" + ");
     }
 
@@ -421,6 +412,7 @@
 
     /** Run `workflow`'s actions now, time them, and queue the execution for tracking. */
     async execute(workflow, triggerName = "Manual") {
+      await this.load();
       const started = clock();
       const startedAt = new Date().toISOString();
       const deadline = started + this.config.timeBudgetMs;
@@ -443,7 +435,8 @@
           this.warn(`❌ Action failed in ${workflow.name}: ${error}`);
         }
         const timing = Math.round(clock() - actionStart);
-        actions.push({ name: ACTION_LABELS[type] || String(type), selector, executionTimeMs: timing, config, error });
+        const name = this.rules.actionNames[type] || String(type);
+        actions.push({ name, selector, executionTimeMs: timing, config, error });
       }
       if (clock() > deadline) status = "timeout";
       const record = {
@@ -471,6 +464,10 @@
     async runAction(action, deadline) {
       const apply = APPLY[action.type];
       if (!apply) throw new Error(`Unknown action: ${action.type}`);
+      const attribute = String(action.attribute || "").trim().toLowerCase();
+      if (action.type === "set_attribute" && !this.rules.settableAttributes.includes(attribute)) {
+        throw new Error(`Attribute not allowed: ${action.attribute}`);
+      }
       const wait = Math.max(0, Math.min(this.config.actionWaitMs, deadline - clock()));
       for (const element of await this.find(action.selector, wait)) apply(element, action);
     }

@@ -24,14 +24,16 @@
   }
 
   class WorkflowExecutor {
-    /** endpoint: the tracking URL; by default the one on the server this file came from. */
+    /** endpoint: the tracking URL; by default the one on the server this file came from
+     * (whose site config it also loads). */
     constructor({ siteKey, endpoint, debug = false, userId = "" } = {}) {
       this.options = {
         siteKey,
-        endpoint: endpoint || new URL("/api/track-execution", scriptUrl).href,
+        apiBase: new URL(endpoint || scriptUrl).origin,
         debug,
         userId,
       };
+      if (endpoint) this.options.endpoint = endpoint;
       this.engine = null;
     }
 

@@ -73,6 +73,21 @@ def test_every_action_type_is_accepted_when_well_formed(action):
             "cannot",
         ),
         ({"type": "set_attribute", "selector": "a", "attribute": "href", "value": "x"}, "cannot"),
+        (
+            {"type": "set_attribute", "selector": "svg a", "attribute": "xlink:href", "value": "x"},
+            "cannot",
+        ),
+        (
+            {"type": "set_attribute", "selector": "b", "attribute": "hx-on:click", "value": "x"},
+            "cannot",
+        ),
+        (
+            {"type": "set_attribute", "selector": "b", "attribute": "x-on:click", "value": "x"},
+            "cannot",
+        ),
+        ({"type": "set_attribute", "selector": "b", "attribute": ":title", "value": "x"}, "cannot"),
+        ({"type": "set_attribute", "selector": "b", "attribute": "v-html", "value": "x"}, "cannot"),
+        ({"type": "set_attribute", "selector": "o", "attribute": "data", "value": "x"}, "cannot"),
         ({"type": "add_class", "selector": "a", "className": "two words"}, "single name"),
         ({"type": "replace_text", "selector": "h1", "text": 5}, "text must be text"),
         ({"type": "hide", "selector": "a\x00"}, "NUL"),

@@ -4,6 +4,13 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from analytics.serializers import TrackExecutionBatchSerializer
+from workflows.definitions import (
+    ACTION_FIELDS,
+    MAX_BATCH,
+    SETTABLE_ATTRIBUTES,
+    TRIGGER_FIELDS,
+)
 from workflows.models import Workflow
 
 pytestmark = pytest.mark.django_db
@@ -21,23 +28,52 @@ def test_it_lists_the_sites_active_playbooks_for_the_script(client, alice_site, 
     response = client.get(config_url(alice_site))
 
     assert response.status_code == 200
-    assert response.json() == {
-        "workflows": [
-            {
-                "id": str(alice_workflow.public_id),
-                "name": "Mobile CTA Optimization",
-                "triggerMatch": "all",
-                "triggers": [{"type": "device", "devices": ["mobile"]}],
-                "actions": [{"type": "replace_text", "selector": ".cta", "text": "Tap here"}],
-            }
-        ]
-    }
+    assert response.json()["workflows"] == [
+        {
+            "id": str(alice_workflow.public_id),
+            "name": "Mobile CTA Optimization",
+            "triggerMatch": "all",
+            "triggers": [{"type": "device", "devices": ["mobile"]}],
+            "actions": [{"type": "replace_text", "selector": ".cta", "text": "Tap here"}],
+        }
+    ]
+
+
+def test_it_carries_the_rules_the_script_runs_and_reports_by(client, alice_site, settings):
+    settings.TRACKING_MAX_DELAY_SECONDS = 3600
+
+    rules = client.get(config_url(alice_site)).json()
+
+    assert rules["triggerNames"]["utm"] == "UTM Parameters"
+    assert rules["triggerNames"].keys() == TRIGGER_FIELDS.keys()
+    assert rules["actionNames"]["replace_text"] == "Replace Text"
+    assert rules["actionNames"].keys() == ACTION_FIELDS.keys()
+    assert rules["settableAttributes"] == list(SETTABLE_ATTRIBUTES)
+    assert "alt" in rules["settableAttributes"] and "href" not in rules["settableAttributes"]
+    assert (
+        rules["maxBatch"]
+        == MAX_BATCH
+        == TrackExecutionBatchSerializer().fields["executions"].max_length
+    )
+    assert rules["maxDelaySeconds"] == 3600
+
+
+def test_it_is_described_in_the_api_schema(client):
+    schema = client.get("/api/schema/?format=json").json()
+
+    operation = schema["paths"]["/api/sites/{site_key}/workflows"]["get"]
+    reference = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    described = schema["components"]["schemas"][reference.rsplit("/", 1)[1]]["properties"]
+    assert set(described) == {
+        "workflows", "triggerNames", "actionNames", "settableAttributes", "maxBatch",
+        "maxDelaySeconds",
+    }  # fmt: skip
 
 
 def test_another_sites_playbooks_are_not_listed(client, alice_site, charlie_workflow):
     response = client.get(config_url(alice_site))
 
-    assert response.json() == {"workflows": []}
+    assert response.json()["workflows"] == []
 
 
 def test_it_is_cacheable_and_answers_304_when_unchanged(client, alice_site, alice_workflow):
@@ -55,8 +91,30 @@ def test_it_is_cacheable_and_answers_304_when_unchanged(client, alice_site, alic
     assert changed["ETag"] != first["ETag"]
 
 
-def test_an_unknown_site_key_is_404(client, alice_site):
-    assert client.get("/api/sites/sk_nope/workflows").status_code == 404
+@pytest.mark.parametrize("key", ["sk_nope", "sk_%00", "sk_%ED%A0%80", "sk_" + "x" * 70])
+def test_an_unknown_or_malformed_site_key_is_404(client, alice_site, key):
+    response = client.get(f"/api/sites/{key}/workflows")
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Unknown site key."}
+
+
+def test_a_deactivated_owners_playbooks_are_not_served(client, alice, alice_site, alice_workflow):
+    alice.is_active = False
+    alice.save()
+
+    assert client.get(config_url(alice_site)).status_code == 404
+
+
+@pytest.mark.parametrize("origin", [{}, {"HTTP_ORIGIN": "https://evil.example"}])
+def test_every_answer_a_shared_cache_may_keep_varies_with_the_origin(
+    client, alice_site, alice_workflow, origin
+):
+    # Else a cache could hand an allowed page the copy made for another, without CORS.
+    response = client.get(config_url(alice_site), **origin)
+
+    assert "public" in response["Cache-Control"]
+    assert "Origin" in response["Vary"]
 
 
 def test_allowed_origins_may_read_it_and_others_may_not(client, alice_site, alice_workflow):
