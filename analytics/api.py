@@ -30,7 +30,8 @@ from analytics.services import (
 )
 from analytics.validation import CompiledSerializer
 from workflows.cors import allow_origin, preflight_response, request_origin
-from workflows.models import Site, Workflow, mask_site_key
+from workflows.models import Site, mask_site_key
+from workflows.shortcuts import get_workflow_for_user
 
 logger = logging.getLogger("analytics.tracking")
 
@@ -244,9 +245,7 @@ class WorkflowExecutionList(generics.ListAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # drf-spectacular inspecting the view
             return Execution.objects.none()
-        workflow = generics.get_object_or_404(
-            Workflow.objects.for_user(self.request.user), public_id=self.kwargs["public_id"]
-        )
+        workflow = get_workflow_for_user(self.request.user, self.kwargs["public_id"])
         return (
             Execution.objects.filter(workflow=workflow)
             .order_by("-executed_at", "-pk")

@@ -115,12 +115,6 @@ class ActionRow:
         return timing_of(self.times)
 
 
-def executions_for_user(user) -> QuerySet[Execution]:
-    if not user.is_authenticated:
-        return Execution.objects.none()
-    return Execution.objects.filter(owner=user)
-
-
 @dataclass(frozen=True)
 class Span:
     """Whole UTC hours, from `start` (included) to `end` (excluded): the rollups' grain. An
@@ -198,9 +192,7 @@ class Rollups:
 
     @classmethod
     def for_user(cls, user) -> "Rollups":
-        if not user.is_authenticated:
-            return cls(HourlyStat.objects.none(), DailyStat.objects.none())
-        return cls(HourlyStat.objects.filter(owner=user), DailyStat.objects.filter(owner=user))
+        return cls(HourlyStat.objects.for_user(user), DailyStat.objects.for_user(user))
 
     def of_playbook(self, workflow: Workflow) -> "Rollups":
         return Rollups(self.hourly.filter(workflow=workflow), self.daily.filter(workflow=workflow))

@@ -3,11 +3,13 @@ polled fragments answer 204 (nothing to swap) while nothing new was recorded."""
 
 import csv
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import tzinfo
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -17,6 +19,7 @@ from analytics.charts import daily_chart, shares
 from analytics.forms import HistoryFilterForm, RangeForm
 from analytics.models import Execution
 from workflows.models import Workflow
+from workflows.shortcuts import get_workflow_for_user
 
 FEED_SIZE = 10
 HISTORY_PAGE = 25
@@ -34,8 +37,25 @@ CSV_COLUMNS = [
 ]
 
 
-def _unchanged(request: HttpRequest, version: str) -> bool:
-    return bool(request.htmx) and request.GET.get("v") == version
+@dataclass(frozen=True)
+class Dashboard:
+    """What every dashboard page starts from: the version of the data it shows, the user's
+    time zone, and the period chosen (or the page's default)."""
+
+    version: str
+    tz: tzinfo
+    range_form: RangeForm
+    period: queries.Period
+
+
+def _dashboard(request: HttpRequest, playbooks, default_range: str) -> Dashboard | None:
+    """The page's Dashboard, or None for a poll that finds the data unchanged (answer 204)."""
+    version = queries.dashboard_version(playbooks)
+    if request.htmx and request.GET.get("v") == version:
+        return None
+    tz = timezone.get_current_timezone()
+    range_form = RangeForm.for_request(request.GET, default=default_range)
+    return Dashboard(version, tz, range_form, range_form.period(tz))
 
 
 def _poll_urls(request: HttpRequest, version: str, parts: tuple[str, ...]) -> dict[str, str]:
@@ -61,16 +81,14 @@ def _page(request: HttpRequest, template: str, context: dict) -> HttpResponse:
 @require_GET
 def overview(request: HttpRequest) -> HttpResponse:
     workflows = Workflow.objects.for_user(request.user)
-    version = queries.dashboard_version(workflows)
-    if _unchanged(request, version):
+    page = _dashboard(request, workflows, default_range="7d")
+    if page is None:
         return HttpResponse(status=204)
-    tz = timezone.get_current_timezone()
-    range_form = RangeForm.for_request(request.GET, default="7d")
-    period = range_form.period(tz)
+    tz, period = page.tz, page.period
     rollups = queries.Rollups.for_user(request.user)
     now = timezone.localtime(timezone=tz)
     month = RangeForm({"range": "30d"}).period(tz)
-    executions = queries.executions_for_user(request.user)
+    executions = Execution.objects.for_user(request.user)
     rows = queries.playbook_rows(workflows, rollups, period)
     # The counts, the month's totals and the chart from one read of each rollup.
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -83,7 +101,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         }
     )
     context = {
-        "range_form": range_form,
+        "range_form": page.range_form,
         "period": period,
         "counts": {name: sums[name].executions for name in ("today", "week", "month")},
         "month_totals": sums["month"],
@@ -92,7 +110,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         "chart": daily_chart(queries.day_counts(sums, month, tz)),
         "top": queries.ranked_playbooks(rows),
         "feed": executions.select_related("workflow").order_by("-executed_at", "-pk")[:FEED_SIZE],
-        "poll_urls": _poll_urls(request, version, ("live",)),
+        "poll_urls": _poll_urls(request, page.version, ("live",)),
     }
     return _page(request, "analytics/overview.html", context)
 
@@ -101,22 +119,21 @@ def overview(request: HttpRequest) -> HttpResponse:
 @require_GET
 def playbook_list(request: HttpRequest) -> HttpResponse:
     workflows = Workflow.objects.for_user(request.user).select_related("site")
-    version = queries.dashboard_version(workflows)
-    if _unchanged(request, version):
+    page = _dashboard(request, workflows, default_range="30d")
+    if page is None:
         return HttpResponse(status=204)
     search = request.GET.get("q", "").strip()[:100]
     if search:
         workflows = workflows.filter(name__icontains=search)
     sort = request.GET.get("sort", "name")
-    period = RangeForm({"range": "30d"}).period(timezone.get_current_timezone())
-    rows = queries.playbook_rows(workflows, queries.Rollups.for_user(request.user), period)
+    rows = queries.playbook_rows(workflows, queries.Rollups.for_user(request.user), page.period)
     rows.sort(key=PLAYBOOK_SORTS.get(sort, PLAYBOOK_SORTS["name"]))
     context = {
         "rows": rows,
         "search": search,
         "sort": sort,
         "sorts": {key: urlencode({"q": search, "sort": key}) for key in PLAYBOOK_SORTS},
-        "poll_urls": _poll_urls(request, version, ("rows",)),
+        "poll_urls": _poll_urls(request, page.version, ("rows",)),
     }
     return _page(request, "analytics/playbook_list.html", context)
 
@@ -130,22 +147,14 @@ PLAYBOOK_SORTS = {
 }
 
 
-def _get_workflow_for_user(request: HttpRequest, public_id) -> Workflow:
-    return get_object_or_404(
-        Workflow.objects.for_user(request.user).select_related("site"), public_id=public_id
-    )
-
-
 @login_required
 @require_GET
 def playbook_detail(request: HttpRequest, public_id) -> HttpResponse:
-    workflow = _get_workflow_for_user(request, public_id)
-    version = queries.dashboard_version(Workflow.objects.filter(pk=workflow.pk))
-    if _unchanged(request, version):
+    workflow = get_workflow_for_user(request.user, public_id)
+    page = _dashboard(request, Workflow.objects.filter(pk=workflow.pk), default_range="30d")
+    if page is None:
         return HttpResponse(status=204)
-    tz = timezone.get_current_timezone()
-    range_form = RangeForm.for_request(request.GET, default="30d")
-    period = range_form.period(tz)
+    tz, period = page.tz, page.period
     rollups = queries.Rollups.for_user(request.user).of_playbook(workflow)
     sums = rollups.totals({"period": period.span, **queries.day_spans(period, tz)})
     totals = sums["period"]
@@ -155,7 +164,7 @@ def playbook_detail(request: HttpRequest, public_id) -> HttpResponse:
     )
     context = {
         "workflow": workflow,
-        "range_form": range_form,
+        "range_form": page.range_form,
         "period": period,
         "totals": totals,
         "chart": daily_chart(queries.day_counts(sums, period, tz)),
@@ -166,7 +175,7 @@ def playbook_detail(request: HttpRequest, public_id) -> HttpResponse:
         "history_form": history_form,
         "csv_url": _csv_url(request, "analytics:playbook-csv", workflow=workflow),
         **_history_page(history, history_form, request),
-        "poll_urls": _poll_urls(request, version, ("live", "history")),
+        "poll_urls": _poll_urls(request, page.version, ("live", "history")),
     }
     return _page(request, "analytics/playbook_detail.html", context)
 
@@ -175,14 +184,12 @@ def playbook_detail(request: HttpRequest, public_id) -> HttpResponse:
 @require_GET
 def explore(request: HttpRequest) -> HttpResponse:
     workflows = Workflow.objects.for_user(request.user)
-    version = queries.dashboard_version(workflows)
-    if _unchanged(request, version):
+    page = _dashboard(request, workflows, default_range="7d")
+    if page is None:
         return HttpResponse(status=204)
-    tz = timezone.get_current_timezone()
-    range_form = RangeForm.for_request(request.GET, default="7d")
-    period = range_form.period(tz)
+    tz, period = page.tz, page.period
     rollups = queries.Rollups.for_user(request.user)
-    executions = queries.executions_for_user(request.user)
+    executions = Execution.objects.for_user(request.user)
     history_form = HistoryFilterForm(request.GET)
     history = queries.filter_executions(
         executions.select_related("workflow"), history_form.filters(tz)
@@ -194,7 +201,7 @@ def explore(request: HttpRequest) -> HttpResponse:
     sums = rollups.totals({"previous": period.previous.span, **queries.day_spans(period, tz)})
     in_period = executions.filter(executed_at__gte=period.start, executed_at__lt=period.end)
     context = {
-        "range_form": range_form,
+        "range_form": page.range_form,
         "period": period,
         "totals": totals,
         "change": queries.compare(totals, sums["previous"]),
@@ -206,7 +213,7 @@ def explore(request: HttpRequest) -> HttpResponse:
         "history_form": history_form,
         "csv_url": _csv_url(request, "analytics:explore-csv"),
         **_history_page(history, history_form, request),
-        "poll_urls": _poll_urls(request, version, ("live", "history")),
+        "poll_urls": _poll_urls(request, page.version, ("live", "history")),
     }
     return _page(request, "analytics/explore.html", context)
 
@@ -243,7 +250,7 @@ def _csv_url(request: HttpRequest, name: str, workflow: Workflow | None = None) 
 @login_required
 @require_GET
 def playbook_csv(request: HttpRequest, public_id) -> StreamingHttpResponse:
-    workflow = _get_workflow_for_user(request, public_id)
+    workflow = get_workflow_for_user(request.user, public_id)
     executions = Execution.objects.filter(workflow=workflow).select_related("workflow")
     return _csv_response(request, executions, f"{workflow.name}-executions.csv")
 
@@ -251,7 +258,7 @@ def playbook_csv(request: HttpRequest, public_id) -> StreamingHttpResponse:
 @login_required
 @require_GET
 def explore_csv(request: HttpRequest) -> StreamingHttpResponse:
-    executions = queries.executions_for_user(request.user).select_related("workflow")
+    executions = Execution.objects.for_user(request.user).select_related("workflow")
     return _csv_response(request, executions, "executions.csv")
 
 
