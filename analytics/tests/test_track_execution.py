@@ -285,3 +285,28 @@ def test_the_history_endpoint_is_not_the_tracking_endpoint(client, alice_workflo
 
     assert response.status_code in (401, 405)
     assert json.loads(response.content)["success"] is False
+
+
+def test_every_tracking_answer_forbids_loading_and_framing_anything(client, alice_workflow):
+    site = alice_workflow.site
+    answers = [
+        post_execution(client, execution_body(alice_workflow), site=site),
+        post_execution(client, execution_body(alice_workflow, status="done"), site=site),
+        client.options(TRACK_URL, HTTP_ORIGIN="https://shop.example"),
+    ]
+
+    assert [answer.status_code for answer in answers] == [201, 400, 204]
+    for answer in answers:
+        assert answer["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
+    page = client.get("/accounts/login/")
+    assert "script-src 'self'" in page["Content-Security-Policy"]
+
+
+def test_answers_are_compact_json(client, alice_workflow):
+    body = execution_body(alice_workflow, executionId="run-1")
+    first = post_execution(client, body, site=alice_workflow.site)
+    retry = post_execution(client, body, site=alice_workflow.site)
+
+    assert (first.status_code, retry.status_code) == (201, 200)
+    for answer in (first, retry):
+        assert answer.content == json.dumps(answer.json(), separators=(",", ":")).encode()
