@@ -111,8 +111,8 @@ TEMPLATES = [
 ]
 
 # Database: SQLite when DATABASE_URL is unset. On PostgreSQL connections are kept open
-# (a new one costs about 10 ms, more than a whole tracking transaction) and every wait
-# is bounded well below gunicorn's 30 s worker timeout.
+# (opening one costs more than a whole tracking transaction) and every wait is bounded well
+# below gunicorn's worker timeout.
 DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),

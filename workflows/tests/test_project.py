@@ -1,6 +1,10 @@
 """The project as a whole: migrations, API schema and docs, admin, health."""
 
+import re
+from pathlib import Path
+
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 
 from analytics.services import record_execution
@@ -90,3 +94,17 @@ def test_the_demo_command_loads_a_working_demo():
     assert workflows.count() == 4
     assert sum(w.executions for w in workflows) == 50
     assert demo.executions.count() == 50
+
+
+def test_env_example_names_every_variable_the_settings_and_gunicorn_read():
+    read = set()
+    for source in ("tracker/settings.py", "gunicorn.conf.py"):
+        text = (Path(settings.BASE_DIR) / source).read_text()
+        read |= set(re.findall(r"env_\w+\(\s*[\"']([A-Z_]+)[\"']", text))
+        read |= set(re.findall(r"os\.environ(?:\.get\(|\[)\s*[\"']([A-Z_]+)[\"']", text))
+    example = (Path(settings.BASE_DIR) / ".env.example").read_text()
+    listed = set(re.findall(r"^([A-Z_]+)=", example, flags=re.MULTILINE))
+
+    assert {"SECRET_KEY", "WEB_CONCURRENCY", "DB_STATEMENT_TIMEOUT_MS"} <= read
+    assert read <= listed, f"missing from .env.example: {sorted(read - listed)}"
+    assert listed <= read, f"listed but never read: {sorted(listed - read)}"
