@@ -3,8 +3,8 @@
 
 STATEMENT: a single execution, `:n` choosing the playbook (see seed.py), the site key from
 BENCH_KEY. BATCH: BENCH_BATCH executions of the owner BENCH_OWNER, each with its own ids and
-one of BENCH_WORKFLOWS playbooks at random. Each execution's document is built by PostgreSQL,
-with fresh ids and the time of the run.
+one of BENCH_WORKFLOWS playbooks at random, their document built by PostgreSQL. PostgreSQL
+computes fresh ids and the time of the run for each execution.
 """
 
 import os
@@ -15,7 +15,7 @@ from django.db import connection
 from psycopg import ClientCursor
 from psycopg.types.json import Jsonb
 
-from analytics.services import Row, _statements, execution_columns
+from analytics.services import Row, _statements, event_columns, execution_columns, rollup_columns
 from workflows.models import Site
 
 actions = [
@@ -60,13 +60,37 @@ def script(sql: str, params: dict, sentinel_param: str, replacement: str) -> str
 
 
 statements = _statements()
-single = script(
-    statements.for_site_key,
-    {"site_key": os.environ["BENCH_KEY"], "origin": None},
-    "item",
-    document(":n"),
-)
-print("STATEMENT" + single)
+# The single statement's parameters, with sentinels where PostgreSQL computes the value.
+SENTINEL_UUID = uuid.UUID("22222222-2222-4222-8222-222222222222")
+SENTINEL_WORKFLOW = uuid.UUID("11111111-1111-4111-8111-111111111111")
+SENTINEL_TIME = datetime(2001, 1, 1, 1, 1, 1, tzinfo=UTC)
+columns = {
+    **execution_columns(item, SENTINEL_TIME),
+    "public_id": SENTINEL_UUID,
+    "client_execution_id": "client-execution-id",
+}
+params = {
+    **columns,
+    **rollup_columns(columns),
+    "hour": datetime(2002, 2, 2, 2, tzinfo=UTC),
+    "day": datetime(2003, 3, 3).date(),
+    "workflow": SENTINEL_WORKFLOW,
+    "actions": Jsonb([event_columns(action) for action in actions]),
+    "site_key": os.environ["BENCH_KEY"],
+    "origin": None,
+}
+single = cursor.mogrify(statements.for_site_key, params)
+for sentinel, expression in {
+    f"'{SENTINEL_WORKFLOW.hex}'::uuid": playbook.format(":n"),
+    f"'{SENTINEL_UUID.hex}'::uuid": generated["public_id"],
+    "'client-execution-id'": generated["client_execution_id"],
+    "'2001-01-01 01:01:01+00:00'::timestamptz": "now()",
+    "'2002-02-02 02:00:00+00:00'::timestamptz": generated["hour"],
+    "'2003-03-03'::date": generated["day"],
+}.items():
+    assert sentinel in single, (sentinel, single)
+    single = single.replace(sentinel, expression)
+print("STATEMENT" + " ".join(single.split()) + ";")
 batch_document = (
     f"SELECT jsonb_agg({document(f'floor(random() * {os.environ["BENCH_WORKFLOWS"]})::int')})"
     f" FROM generate_series(1, {os.environ['BENCH_BATCH']})"
