@@ -23,7 +23,7 @@ CHROMIUM = "/usr/bin/chromium"
 
 def pytest_configure(config: pytest.Config) -> None:
     database = settings.DATABASES["default"]
-    if database["ENGINE"] == "django.db.backends.postgresql":
+    if database["ENGINE"] == "tracker.postgres":
         problem = _postgres_problem(database)
         if problem:
             _fall_back(config, "postgres", problem)

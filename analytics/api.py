@@ -6,6 +6,7 @@ from django.core.exceptions import RequestDataTooBig
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -57,6 +58,14 @@ FIELD_OF_ERROR = {
 }
 
 
+class JSONOnly(DefaultContentNegotiation):
+    """The endpoint answers JSON whatever the client accepts: nothing to negotiate (DRF reads
+    the Accept header and the format parameter of every post otherwise)."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
 class TrackExecutionView(APIView):
     """Record playbook executions sent by the site script: one, or a batch of up to 100
     validated one by one and recorded together."""
@@ -65,6 +74,7 @@ class TrackExecutionView(APIView):
     permission_classes = []  # the credentials are checked by `credentials`, where needed
     parser_classes = [TrackingJSONParser, PlainTextJSONParser]
     renderer_classes = [JSONRenderer]
+    content_negotiation_class = JSONOnly
     # The page's origin once its site is known to list it: its answers are readable there.
     allowed_origin: str | None = None
 

@@ -3,16 +3,21 @@ the shared cache. Both are counted in one Redis round trip (a Lua script); djang
 which guards the login, takes two per limit."""
 
 import functools
+import hashlib
 import ipaddress
 import logging
 import math
+import os
 import re
+import threading
 import time
 
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
 
 logger = logging.getLogger("analytics.tracking")
 
@@ -85,19 +90,59 @@ for i, key in ipairs(KEYS) do
 end
 return counts
 """
+INCREMENT_SHA = hashlib.sha1(INCREMENT.encode()).hexdigest()
 
 
 def _increment(keys: list[tuple[str, int]]) -> list[int]:
     """Add one to each counter (created to expire with its window); the new values."""
     lifetimes = [period + 1 for _, period in keys]
     if hasattr(cache, "client"):  # django-redis
-        from django_redis import get_redis_connection
-
-        script = get_redis_connection().register_script(INCREMENT)
-        counts = script(keys=[cache.make_key(key) for key, _ in keys], args=lifetimes)
+        names = [cache.make_key(key) for key, _ in keys]
+        counts = _run_increment(cache.client.get_client(write=True), names, lifetimes)
         return [int(count) for count in counts]
     counts = []
     for (key, _), lifetime in zip(keys, lifetimes, strict=True):  # the one-process quick start
         cache.add(key, 0, lifetime)
         counts.append(cache.incr(key))
     return counts
+
+
+def _run_increment(client, keys: list[str], lifetimes: list[int]) -> list[int]:
+    """INCREMENT on this thread's own connection, sent directly: redis-py's command path (a
+    pool checkout with its bookkeeping, the retry wrapper, the script object) costs more CPU
+    than the round trip itself (docs/scaling.md)."""
+    connection = _own_connection(client.connection_pool)
+    kept = connection.is_connected
+    try:
+        return _evaluate(connection, keys, lifetimes)
+    except Exception as error:
+        connection.disconnect()  # a reply may still be on its way: never read it as the next
+        if not (kept and isinstance(error, RedisConnectionError)):
+            raise  # a Redis that cannot be reached is tried once per request, not twice
+    # Closed since its last use (a Redis restart, an idle timeout): once more, reconnected.
+    return _evaluate(connection, keys, lifetimes)
+
+
+class _OwnConnection(threading.local):
+    pool = pid = connection = None
+
+
+_own = _OwnConnection()
+
+
+def _own_connection(pool):
+    """A connection with the pool's settings that this thread keeps, outside the pool: it
+    closes when the thread ends, and a forked worker opens its own."""
+    if _own.pool is not pool or _own.pid != os.getpid():
+        _own.pool, _own.pid = pool, os.getpid()
+        _own.connection = pool.connection_class(**pool.connection_kwargs)
+    return _own.connection
+
+
+def _evaluate(connection, keys: list[str], lifetimes: list[int]) -> list[int]:
+    connection.send_command("EVALSHA", INCREMENT_SHA, len(keys), *keys, *lifetimes)
+    try:
+        return connection.read_response()
+    except NoScriptError:  # a Redis that has not seen the script since it started
+        connection.send_command("EVAL", INCREMENT, len(keys), *keys, *lifetimes)
+        return connection.read_response()

@@ -122,6 +122,8 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend with a health check that needs no round trip (tracker/postgres).
+    DATABASES["default"]["ENGINE"] = "tracker.postgres"
     # Parameters are sent apart from the statement (server-side binding), so that psycopg
     # prepares a statement after this many runs on a connection and PostgreSQL plans it once
     # per connection. -1 turns preparing off, for a pooler in transaction mode that cannot keep

@@ -151,3 +151,57 @@ def test_an_unreachable_redis_is_tried_once_per_request(
     # Each attempt can cost a whole connect timeout while Redis is away.
     assert response.status_code == 201
     assert len(attempts) == 1
+
+
+@pytest.mark.redis
+def test_each_thread_counts_on_a_connection_of_its_own(alice_workflow, settings):
+    import threading
+
+    from analytics import ratelimits
+
+    settings.TRACKING_RATELIMIT_IP = "1000/m"
+    keys = [("track-rl:ip:60:1:thread-test", 60)]
+    connections, counts = [], []
+
+    def count():
+        counts.extend(ratelimits._increment(keys))
+        connections.append(ratelimits._own.connection)
+
+    threads = [threading.Thread(target=count) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    count()  # and this thread again, on its own connection
+
+    assert sorted(counts) == [1, 2, 3, 4, 5]
+    assert len({id(connection) for connection in connections}) == 5
+
+
+def test_a_forked_worker_counts_on_a_connection_of_its_own(alice_workflow, settings):
+    from analytics import ratelimits
+
+    keys = [("track-rl:ip:60:1:fork-test", 60)]
+    ratelimits._increment(keys)
+    parents = ratelimits._own.connection
+    ratelimits._own.pid = -1  # as in a process forked after its parent had counted
+
+    assert ratelimits._increment(keys) == [2]
+    assert ratelimits._own.connection is not parents
+
+
+@pytest.mark.redis
+def test_the_redis_py_parts_the_limiter_sends_through_are_still_there():
+    """The limiter sends on a connection of its own, made from the pool's class and settings
+    (redis-py's ConnectionPool.connection_class and connection_kwargs, Connection.send_command,
+    read_response, is_connected and disconnect): an upgrade that changes them fails here."""
+    from django.core.cache import cache
+
+    pool = cache.client.get_client(write=True).connection_pool
+    connection = pool.connection_class(**pool.connection_kwargs)
+
+    connection.send_command("PING")
+    assert connection.read_response() in (b"PONG", "PONG")
+    assert connection.is_connected
+    connection.disconnect()
+    assert not connection.is_connected
