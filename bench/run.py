@@ -533,8 +533,8 @@ def report(results: dict, exact: dict, args) -> None:
         if new_file:
             writer.writerow(HISTORY_COLUMNS)
         writer.writerows(history)
-    if results.keys() == {s.name for s in SCENARIOS} and not baseline:
-        (out / "latest.md").write_text(text)  # a partial or comparing run is only printed
+    if results.keys() == {s.name for s in SCENARIOS}:
+        (out / "latest.md").write_text(text)  # a partial run is only printed
 
 
 if __name__ == "__main__":
