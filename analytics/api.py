@@ -31,7 +31,7 @@ from analytics.services import (
 )
 from analytics.validation import CompiledSerializer
 from workflows.cors import allow_origin, preflight_response, request_origin
-from workflows.models import Site, mask_site_key
+from workflows.models import SITE_KEY_FORM, Site, mask_site_key
 from workflows.shortcuts import get_workflow_for_user
 
 logger = logging.getLogger("analytics.tracking")
@@ -200,9 +200,10 @@ EXECUTION = CompiledSerializer(TrackExecutionSerializer())
 
 
 def _site_key(request: Request, payload: dict[str, Any]) -> str | None:
-    """The site key the request names, in its header or its body (a beacon has no headers)."""
+    """The site key the request names, in its header or its body (a beacon has no headers),
+    when it could be one: anything else (NUL, surrogates) is refused by SiteKeyAuthentication."""
     key = request.META.get("HTTP_X_SITE_KEY") or payload.get("siteKey")
-    return key if isinstance(key, str) and key else None
+    return key if isinstance(key, str) and SITE_KEY_FORM.fullmatch(key) else None
 
 
 def _tracked(recorded) -> dict[str, Any]:

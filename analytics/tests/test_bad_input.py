@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from analytics.models import AnalyticsEvent, Execution
@@ -128,4 +130,19 @@ def test_a_10_mb_body_is_refused_within_a_second(client, alice_workflow):
     assert time.monotonic() - started < 1.0
     assert response.status_code == 413
     assert "body" in response.json()["errors"]
+    assert not Execution.objects.exists()
+
+
+@pytest.mark.parametrize("key", ["sk_\x00nul", "sk_\ud800lone", "sk_ spaced", "x" * 65])
+@pytest.mark.parametrize("beacon", [False, True])
+def test_a_malformed_site_key_answers_401_and_stores_nothing(client, alice_workflow, key, beacon):
+    body = execution_body(alice_workflow)
+    if beacon:  # the key in a text/plain body, as navigator.sendBeacon sends it
+        raw = json.dumps({**body, "siteKey": key})
+        response = post_execution(client, raw, content_type="text/plain;charset=UTF-8")
+    else:
+        response = post_execution(client, {**body, "siteKey": key})
+
+    assert response.status_code == 401
+    assert response.json() == {"success": False, "errors": {"siteKey": ["Unknown site key."]}}
     assert not Execution.objects.exists()
