@@ -9,6 +9,7 @@ production settings and reports p50/p95 over 30 requests per page at each size.
 """
 
 import argparse
+import csv
 import os
 import subprocess
 import sys
@@ -208,8 +209,15 @@ def report(lines: list[tuple[int, str, float, float]]) -> None:
     print("\n" + output)
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
-    (out / f"dashboards-{datetime.now(UTC):%Y%m%d-%H%M}-{commit}.md").write_text(output)
     (out / "dashboards-latest.md").write_text(output)
+    history = out / "dashboards-history.csv"
+    new_file = not history.exists()
+    with history.open("a", newline="") as file:
+        writer = csv.writer(file)
+        if new_file:
+            writer.writerow(["date", "commit", "executions", "page", "p50_ms", "p95_ms"])
+        stamp = f"{datetime.now(UTC):%Y-%m-%d %H:%M}"
+        writer.writerows([stamp, commit, *line] for line in lines)
 
 
 if __name__ == "__main__":
