@@ -1,7 +1,8 @@
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django import forms
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils import timezone
 
 from analytics.models import Execution
@@ -13,6 +14,17 @@ RANGES = {
     "30d": ("30 days", timedelta(days=30)),
 }
 MAX_CUSTOM_DAYS = 366
+# Dates a dashboard can be asked about: far wider than any data, narrow enough that a period
+# and the one before it stay within what dates can hold.
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
+
+
+class DayField(forms.DateField):
+    widget = forms.DateInput(attrs={"type": "date"})
+    default_validators = [
+        MinValueValidator(FIRST_DAY, f"Choose a day from {FIRST_DAY:%Y-%m-%d}."),
+        MaxValueValidator(LAST_DAY, f"Choose a day until {LAST_DAY:%Y-%m-%d}."),
+    ]
 
 
 class RangeForm(forms.Form):
@@ -22,8 +34,8 @@ class RangeForm(forms.Form):
         choices=[(key, label) for key, (label, _) in RANGES.items()] + [("custom", "Custom")],
         required=False,
     )
-    start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    start = DayField(required=False)
+    end = DayField(required=False)
 
     def clean(self) -> dict:
         data = super().clean()
@@ -72,8 +84,8 @@ class HistoryFilterForm(forms.Form):
         choices=[("", "Any device"), *[c for c in Execution.DeviceType.choices if c[0]]],
         required=False,
     )
-    start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    start = DayField(required=False)
+    end = DayField(required=False)
     page = forms.IntegerField(required=False, min_value=1, max_value=10_000)
 
     def filters(self, tz: ZoneInfo) -> dict:

@@ -11,6 +11,7 @@ import os
 import re
 import threading
 import time
+from time import monotonic
 
 from django.conf import settings
 from django.core.cache import cache
@@ -73,12 +74,50 @@ def tracking_retry_after(request: HttpRequest, site_key: str | None) -> int | No
         windows.append((key, period, allowed, max(1, math.ceil(period - now % period))))
     try:
         counts = _increment([(key, period) for key, period, _, _ in windows])
-    except Exception:
-        logger.warning("rate limit cache unavailable; tracking limits not enforced", exc_info=True)
+    except Exception as error:
+        OUTAGE.failed(error)
         return None
+    OUTAGE.answered()
     over = zip(windows, counts, strict=True)
     waits = [wait for (_, _, allowed, wait), count in over if count > allowed]
     return max(waits) if waits else None
+
+
+class Outage:
+    """The cache as the limits see it, logged once when it goes (no traceback: one per request
+    would flood the log), counted while it is gone, and logged once when it is back."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.since: float | None = None
+        self.requests = 0
+
+    def failed(self, error: Exception) -> None:
+        with self.lock:
+            if self.since is None:
+                self.since, self.requests = monotonic(), 0
+                logger.warning(
+                    "rate limit cache unavailable (%s: %s); tracking limits are not enforced"
+                    " until it is back",
+                    type(error).__name__,
+                    error,
+                )
+            self.requests += 1
+
+    def answered(self) -> None:
+        if self.since is None:  # the common case, without the lock
+            return
+        with self.lock:
+            if self.since is not None:
+                logger.warning(
+                    "rate limit cache back after %.0f s; %d tracking requests were not limited",
+                    monotonic() - self.since,
+                    self.requests,
+                )
+                self.since = None
+
+
+OUTAGE = Outage()
 
 
 # Adds one to each counter (KEYS), giving a new one its window's lifetime (ARGV, seconds).

@@ -2,6 +2,7 @@
 polled fragments answer 204 (nothing to swap) while nothing new was recorded."""
 
 import csv
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import tzinfo
@@ -69,12 +70,15 @@ def _poll_urls(request: HttpRequest, version: str, parts: tuple[str, ...]) -> di
 
 
 def _page(request: HttpRequest, template: str, context: dict) -> HttpResponse:
-    """The whole page, or for htmx the one fragment it asked for."""
+    """The whole page, or for htmx the one fragment it asked for; 400 when a filter in the
+    address is invalid (the page then shows the default and says what was wrong)."""
     parts = tuple(context["poll_urls"])
     part = request.GET.get("part")
+    forms = [context.get("range_form"), context.get("history_form")]
+    status = 400 if any(form is not None and form.errors for form in forms) else 200
     if request.htmx:
-        return render(request, f"{template}#{part if part in parts else parts[0]}", context)
-    return render(request, template, context)
+        template = f"{template}#{part if part in parts else parts[0]}"
+    return render(request, template, context, status=status)
 
 
 @login_required
@@ -122,7 +126,7 @@ def playbook_list(request: HttpRequest) -> HttpResponse:
     page = _dashboard(request, workflows, default_range="30d")
     if page is None:
         return HttpResponse(status=204)
-    search = request.GET.get("q", "").strip()[:100]
+    search = request.GET.get("q", "").replace("\x00", "").strip()[:100]
     if search:
         workflows = workflows.filter(name__icontains=search)
     sort = request.GET.get("sort", "name")
@@ -262,9 +266,12 @@ def explore_csv(request: HttpRequest) -> StreamingHttpResponse:
     return _csv_response(request, executions, "executions.csv")
 
 
-def _csv_response(request: HttpRequest, executions, filename: str) -> StreamingHttpResponse:
+def _csv_response(request: HttpRequest, executions, filename: str) -> HttpResponse:
     tz = timezone.get_current_timezone()
     form = HistoryFilterForm(request.GET)
+    if form.errors:
+        problems = "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
+        return HttpResponse(problems, status=400, content_type="text/plain; charset=utf-8")
     rows = queries.filter_executions(executions, form.filters(tz)).iterator(chunk_size=2000)
     safe_name = "".join(c if c.isalnum() or c in "-_." else "-" for c in filename)
     response = StreamingHttpResponse(_csv_lines(rows, tz), content_type="text/csv")
@@ -278,7 +285,8 @@ class _Echo:
 
 
 def _csv_lines(rows: Iterator[Execution], tz) -> Iterator[str]:
-    writer = csv.writer(_Echo())
+    # Every cell quoted, so that no separator inside one splits it.
+    writer = csv.writer(_Echo(), quoting=csv.QUOTE_ALL)
     yield writer.writerow(CSV_COLUMNS)
     for execution in rows:
         yield writer.writerow(
@@ -298,8 +306,12 @@ def _csv_lines(rows: Iterator[Execution], tz) -> Iterator[str]:
         )
 
 
+# A part of a cell that a spreadsheet could read as a formula: = + - @ at its start, or after a
+# separator some spreadsheet splits on (a comma, a semicolon, a tab, a line break).
+FORMULA_START = re.compile(r"(^|[,;\t\r\n])(\s*)(?=[=+\-@])")
+
+
 def _defuse(value):
-    # A cell starting with = + - @ is a formula to spreadsheet programs.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
+    if isinstance(value, str):
+        return FORMULA_START.sub(r"\1\2'", value)
     return value

@@ -283,7 +283,8 @@ SECURE_CSP = {
 # hourly rollup are kept for ever).
 EXECUTION_RETENTION_DAYS = env_int("EXECUTION_RETENTION_DAYS", 90)
 
-# Failed logins per client IP (django-ratelimit rate); the next attempt answers 429.
+# Login attempts per client IP (django-ratelimit rate), each counted before its password is
+# checked; the next attempt answers 429.
 LOGIN_RATELIMIT = env_str("LOGIN_RATELIMIT", "10/m")
 
 LOGGING = {

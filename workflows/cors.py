@@ -10,9 +10,10 @@ PREFLIGHT_MAX_AGE = 86400
 
 
 def request_origin(request: HttpRequest) -> str | None:
-    """The normalized `Origin` of a cross-origin request, or None when there is none."""
+    """The normalized `Origin` of a cross-origin request, or None when there is none. `null`
+    (a sandboxed iframe, a file) is an origin like any other: refused unless a site lists it."""
     origin = request.META.get("HTTP_ORIGIN")  # request.headers would copy every header
-    if not origin or origin == "null":
+    if not origin:
         return None
     try:
         origin = normalize_origin(origin)

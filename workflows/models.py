@@ -25,8 +25,14 @@ def new_site_key() -> str:
 SITE_KEY_FORM = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
+# The origin of a sandboxed iframe or a file: any page can make one, so a site must list it.
+OPAQUE_ORIGIN = "null"
+
+
 def normalize_origin(value: str) -> str:
-    """Return `scheme://host[:port]` in lower case, or raise ValidationError."""
+    """Return `scheme://host[:port]` in lower case (or `null`), or raise ValidationError."""
+    if value.strip() == OPAQUE_ORIGIN:
+        return OPAQUE_ORIGIN
     parts = urlsplit(value.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError(f"{value!r} is not an origin like https://www.example.com.")

@@ -1,5 +1,3 @@
-import contextlib
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
@@ -161,36 +159,28 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 
 class RateLimitedLoginView(auth_views.LoginView):
-    """Log in, with failed attempts limited per client IP (django-ratelimit).
+    """Log in, with attempts limited per client IP (django-ratelimit).
 
-    Fails closed: if the limit cannot be read (the cache is down), logging in waits, since an
-    unlimited login would let a password be guessed."""
+    Each attempt is counted before its password is checked, in one atomic step of the shared
+    cache: attempts sent together cannot all be checked against the same count. Fails closed:
+    if the cache is down, logging in waits, since an unlimited login would let a password be
+    guessed."""
 
     extra_context = {"allow_signup": settings.ALLOW_SIGNUP}
 
     def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
         try:
-            usage = get_usage(request, **self.limit(increment=False))
+            usage = get_usage(
+                request, group="login", key="ip", rate=settings.LOGIN_RATELIMIT, increment=True
+            )
         except Exception:
+            usage = None
+        if usage is None or usage["time_left"] < 0:  # the cache did not count it
             return self.refuse(request, 503, "Signing in is unavailable for a moment.", 30)
-        if usage and (usage["count"] >= usage["limit"] or usage["time_left"] < 0):
+        if usage["should_limit"]:
             wait = max(usage["time_left"], 1)
-            return self.refuse(request, 429, "Too many failed attempts. Try again shortly.", wait)
+            return self.refuse(request, 429, "Too many sign-in attempts. Try again shortly.", wait)
         return super().post(request, *args, **kwargs)
-
-    def form_invalid(self, form):
-        with contextlib.suppress(Exception):  # the next attempt checks the cache again
-            get_usage(self.request, **self.limit(increment=True))
-        return super().form_invalid(form)
-
-    @staticmethod
-    def limit(*, increment: bool) -> dict:
-        return {
-            "group": "login",
-            "key": "ip",
-            "rate": settings.LOGIN_RATELIMIT,
-            "increment": increment,
-        }
 
     def refuse(self, request: HttpRequest, status: int, message: str, wait: int) -> HttpResponse:
         response = render(

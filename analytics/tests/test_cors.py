@@ -70,3 +70,30 @@ def test_an_origin_allowed_for_another_site_is_not_enough(client, alice_workflow
 
     assert response.status_code == 403
     assert not Execution.objects.exists()
+
+
+def test_a_post_from_origin_null_is_refused_unless_the_site_lists_it(client, alice_workflow):
+    # A sandboxed iframe on any page sends Origin: null; it is not "no origin".
+    body = execution_body(alice_workflow)
+
+    refused = post_execution(client, body, site=alice_workflow.site, HTTP_ORIGIN="null")
+    alice_workflow.site.origins.create(origin="null")
+    listed = post_execution(client, body, site=alice_workflow.site, HTTP_ORIGIN="null")
+
+    assert refused.status_code == 403
+    assert refused.json()["errors"] == {"origin": ["Origin null is not allowed for this site."]}
+    assert listed.status_code == 201
+    assert listed["Access-Control-Allow-Origin"] == "null"
+    assert Execution.objects.count() == 1
+
+
+def test_a_batch_and_the_config_treat_origin_null_alike(client, alice_workflow):
+    site = alice_workflow.site
+    batch = post_execution(
+        client, {"executions": [execution_body(alice_workflow)]}, site=site, HTTP_ORIGIN="null"
+    )
+    config = client.get(f"/api/sites/{site.site_key}/workflows", HTTP_ORIGIN="null")
+
+    assert batch.status_code == 403
+    assert "Access-Control-Allow-Origin" not in config
+    assert not Execution.objects.exists()

@@ -1,3 +1,5 @@
+import csv
+import re
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -200,12 +202,57 @@ def test_the_csv_export_has_every_filtered_execution_and_defuses_formulas(as_ali
     response = as_alice.get(
         f"/playbooks/{known_data.public_id}/executions.csv", {"status": "success"}
     )
-    lines = b"".join(response.streaming_content).decode().strip().splitlines()
+    rows = list(csv.reader(b"".join(response.streaming_content).decode().splitlines()))
 
     assert response["Content-Type"] == "text/csv"
-    assert lines[0].startswith("executionId,playbook,executedAt,status")
-    assert len(lines) == 1 + 5
-    assert any(",'=HYPERLINK(1)," in line for line in lines)
+    assert rows[0][:4] == ["executionId", "playbook", "executedAt", "status"]
+    assert len(rows) == 1 + 5
+    assert any("'=HYPERLINK(1)" in row for row in rows)
+
+
+def test_no_part_of_a_csv_cell_reads_as_a_formula_whatever_the_separator(as_alice, known_data):
+    run(
+        known_data,
+        session_id="ok;=cmd|' /C calc'!A0",
+        client_user_id="x\t=1+1",
+        trigger_name="a,@SUM(1)",
+        page_url="https://shop.example/?q=-1",
+    )
+
+    text = b"".join(
+        as_alice.get(f"/playbooks/{known_data.public_id}/executions.csv").streaming_content
+    ).decode()
+    lines = text.splitlines()
+
+    # Every cell is quoted, so that a spreadsheet splitting on , ; or tab keeps it whole...
+    assert all(line.startswith('"') and line.endswith('"') for line in lines)
+    # ...and however it splits a cell, no part starts a formula.
+    cells = [cell for row in csv.reader(lines) for cell in row]
+    parts = [part.strip() for cell in cells for part in re.split(r"[,;\t\r\n]", cell)]
+    assert not [part for part in parts if part[:1] in ("=", "+", "-", "@")]
+    assert "ok;'=cmd|' /C calc'!A0" in cells and "https://shop.example/?q=-1" in cells
+
+
+def test_invalid_filters_answer_400_and_never_a_server_error(as_alice, known_data, caplog):
+    detail = f"/playbooks/{known_data.public_id}/"
+    urls = [
+        "/analytics/?end=9999-12-31",
+        "/analytics/?range=custom&start=0001-01-01&end=0001-01-02",
+        "/analytics/executions.csv?end=9999-12-31",
+        f"{detail}?start=0001-01-01",
+        f"{detail}executions.csv?start=0001-01-01",
+        "/?range=custom&start=2026-01-01&end=10000-01-01",
+    ]
+
+    with caplog.at_level("ERROR"):
+        statuses = {url: as_alice.get(url).status_code for url in urls}
+        search = as_alice.get("/playbooks/", {"q": "\x00 hero"})
+
+    assert set(statuses.values()) == {400}, statuses
+    assert search.status_code == 200
+    assert not [record for record in caplog.records if record.levelname == "ERROR"]
+    page = as_alice.get("/analytics/?end=9999-12-31").content
+    assert b"Choose a day until 2099-12-31." in page
 
 
 @pytest.mark.parametrize("url", ["/", "/playbooks/", "/analytics/"])

@@ -68,7 +68,7 @@ def test_the_overview_counts_and_feed_update_live(signed_in, live_server, alice_
 def test_no_page_breaks_the_content_security_policy(signed_in, live_server, alice_workflow):
     from django.core.management import call_command
 
-    call_command("load_demo", executions=5)
+    call_command("load_demo", executions=5, force=True)
     page = signed_in
     violations = []
     page.on(

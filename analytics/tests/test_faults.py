@@ -117,7 +117,7 @@ class App:
         }
         self.manage("collectstatic", "--noinput", "-v0")
         self.manage("migrate", "--noinput")
-        self.manage("load_demo", "--executions", "0")
+        self.manage("load_demo", "--executions", "0", "--force")
         found = self.manage(
             "shell",
             "-v0",

@@ -82,6 +82,37 @@ def test_tracking_fails_open_when_the_cache_is_down(client, alice_workflow, sett
 
 
 @pytest.mark.redis
+def test_a_redis_outage_is_logged_once_when_it_starts_and_once_when_it_ends(
+    client, alice_workflow, settings, caplog, monkeypatch
+):
+    from analytics import ratelimits
+
+    monkeypatch.setattr(ratelimits, "OUTAGE", ratelimits.Outage())  # none under way
+    real = settings.CACHES
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
+        }
+    }
+    body = execution_body(alice_workflow)
+
+    with caplog.at_level("INFO", logger="analytics.tracking"):
+        during = [post_execution(client, body, site=alice_workflow.site) for _ in range(20)]
+        settings.CACHES = real
+        after = post_execution(client, body, site=alice_workflow.site)
+
+    lines = [record for record in caplog.records if record.name == "analytics.tracking"]
+    assert {response.status_code for response in during} == {201} and after.status_code == 201
+    assert len(lines) == 2
+    assert lines[0].getMessage().startswith("rate limit cache unavailable (ConnectionError")
+    assert "rate limit cache back after" in lines[1].getMessage()
+    assert "20 tracking requests were not limited" in lines[1].getMessage()
+    assert not any(record.exc_info for record in lines)
+
+
+@pytest.mark.redis
 def test_limits_count_after_redis_forgets_the_script_or_drops_the_connection(
     client, alice_workflow, settings
 ):

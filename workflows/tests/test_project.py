@@ -87,13 +87,25 @@ def test_the_demo_command_loads_a_working_demo():
 
     from workflows.models import Workflow
 
-    call_command("load_demo", executions=50)
+    call_command("load_demo", executions=50, force=True)
 
     demo = get_user_model().objects.get(username="demo")
     workflows = Workflow.objects.for_user(demo)
     assert workflows.count() == 4
     assert sum(w.executions for w in workflows) == 50
     assert demo.executions.count() == 50
+
+
+def test_the_demo_command_refuses_to_create_its_superuser_with_debug_off(settings):
+    from django.contrib.auth import get_user_model
+    from django.core.management.base import CommandError
+
+    settings.DEBUG = False
+
+    with pytest.raises(CommandError, match="--force"):
+        call_command("load_demo", executions=0)
+
+    assert not get_user_model().objects.filter(username="demo").exists()
 
 
 def test_env_example_names_every_variable_the_settings_and_gunicorn_read():

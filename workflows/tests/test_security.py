@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 def test_every_page_has_a_content_security_policy_and_security_headers(client, url):
     from django.core.management import call_command
 
-    call_command("load_demo", executions=0)
+    call_command("load_demo", executions=0, force=True)
 
     response = client.get(url)
 
@@ -57,15 +57,58 @@ def test_the_11th_failed_login_in_a_minute_answers_429(client, alice):
     assert failures == [200] * 10
     assert eleventh.status_code == 429
     assert int(eleventh["Retry-After"]) >= 1
-    assert b"Too many failed attempts" in eleventh.content
+    assert b"Too many" in eleventh.content
     assert elsewhere.status_code == 302
 
 
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("frozen_window")
-def test_successful_logins_do_not_use_up_the_limit(client, alice):
-    for _ in range(12):
+def test_attempts_sent_at_once_are_counted_before_any_password_is_checked(alice, settings):
+    import threading
+
+    from django.contrib.auth.signals import user_login_failed
+    from django.db import connections
+    from django.test import Client
+
+    settings.LOGIN_RATELIMIT = "10/m"
+    checked, statuses = [], []
+    user_login_failed.connect(lambda **kw: checked.append(1), weak=False, dispatch_uid="count")
+    start = threading.Barrier(24)
+
+    def attempt():
+        start.wait()
+        statuses.append(login(Client(), "wrong").status_code)
+        connections.close_all()
+
+    threads = [threading.Thread(target=attempt) for _ in range(24)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        user_login_failed.disconnect(dispatch_uid="count")
+
+    assert sorted(statuses) == [200] * 10 + [429] * 14
+    assert len(checked) == 10
+
+
+@pytest.mark.usefixtures("frozen_window")
+def test_every_attempt_counts_a_successful_one_too(client, alice):
+    for _ in range(10):
         assert login(client, "alice-password").status_code == 302
         client.post("/accounts/logout/")
+
+    assert login(client, "alice-password").status_code == 429
+
+
+def test_there_is_no_password_reset_by_mail(client, alice, mailoutbox):
+    response = client.post("/accounts/password_reset/", {"email": "alice@example.com"})
+
+    assert response.status_code == 404
+    assert mailoutbox == []
+    assert b"Ask an administrator" in client.get("/accounts/login/").content
 
 
 def test_login_fails_closed_when_the_cache_is_down(client, alice, settings):

@@ -132,7 +132,7 @@ def test_the_demo_page_embeds_the_snippet_with_the_demo_sites_key(client):
     from workflows.models import Site
 
     missing = client.get("/demo/")
-    call_command("load_demo", executions=0)
+    call_command("load_demo", executions=0, force=True)
     site = Site.objects.get(owner__username="demo")
     response = client.get("/demo/")
 

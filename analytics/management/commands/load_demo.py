@@ -1,8 +1,9 @@
 import random
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
@@ -59,8 +60,18 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--executions", type=int, default=600)
         parser.add_argument("--reset", action="store_true", help="Delete and recreate the demo.")
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Load it with DEBUG off too (it creates a superuser with a published password).",
+        )
 
-    def handle(self, *args, executions: int, reset: bool, **options) -> None:
+    def handle(self, *args, executions: int, reset: bool, force: bool, **options) -> None:
+        if not (settings.DEBUG or force):
+            raise CommandError(
+                f"DEBUG is off: the demo creates the superuser {DEMO_USERNAME} with a published"
+                " password. Pass --force to load it anyway (never on a public server)."
+            )
         User = get_user_model()
         existing = User.objects.filter(username=DEMO_USERNAME).first()
         if existing and not reset:
