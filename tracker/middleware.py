@@ -1,9 +1,13 @@
 import contextlib
 import logging
+import os
+import socket
+import threading
+import time
 import zoneinfo
 
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -13,14 +17,70 @@ logger = logging.getLogger("tracker.database")
 RETRY_AFTER_SECONDS = 5
 
 
+class QueryDeadline:
+    """Gives up on a query still waiting on the database after `seconds`, from the app's side.
+
+    PostgreSQL enforces its statement timeout only while it runs: a server that hangs (its
+    processes stopped, its host frozen, the network cut without a reset) would hold the request
+    for as long as it hangs. A watchdog thread shuts the socket of an overdue query down; the
+    query then fails with OperationalError (a 503) and Django drops the connection.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.lock = threading.Lock()
+        self.waiting: dict[object, tuple[float, object]] = {}
+        self.watchdog: threading.Thread | None = None
+        self.pid = None
+
+    def __call__(self, execute, sql, params, many, context):
+        token = object()
+        with self.lock:
+            self.waiting[token] = (time.monotonic() + self.seconds, context["connection"])
+            if self.pid != os.getpid():  # first query of this process (or of a forked one)
+                self.pid = os.getpid()
+                self.watchdog = threading.Thread(target=self._watch, daemon=True)
+                self.watchdog.start()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            with self.lock:
+                del self.waiting[token]
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(min(self.seconds / 10, 0.25))
+            now = time.monotonic()
+            with self.lock:
+                overdue = [wrapper for deadline, wrapper in self.waiting.values() if deadline < now]
+            for wrapper in overdue:
+                _abandon(wrapper)
+
+
+def _abandon(wrapper) -> None:
+    raw = wrapper.connection
+    if wrapper.vendor != "postgresql" or raw is None or raw.closed:
+        return
+    logger.error("database hung for %.1f s: abandoning the connection", QUERY_DEADLINE.seconds)
+    with contextlib.suppress(OSError):
+        # Shut down, not closed: the descriptor stays the driver's, and the query waiting on
+        # it returns at once with an error.
+        socket.socket(fileno=os.dup(raw.pgconn.socket)).shutdown(socket.SHUT_RDWR)
+
+
+QUERY_DEADLINE = QueryDeadline(settings.DB_QUERY_DEADLINE_SECONDS)
+
+
 class DatabaseUnavailableMiddleware:
-    """An unreachable database is a 503 the client can retry, never a 500 with a traceback."""
+    """An unreachable database is a 503 the client can retry, never a 500 with a traceback; a
+    hung one too, within QUERY_DEADLINE."""
 
     def __init__(self, get_response) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)
+        with connection.execute_wrapper(QUERY_DEADLINE):
+            return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not isinstance(exception, OperationalError | InterfaceError):

@@ -121,6 +121,10 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# The longest a request waits on one query: PostgreSQL cancels it then, and the app gives up on
+# a server that hangs and cannot (tracker.middleware.QueryDeadline).
+DB_STATEMENT_TIMEOUT_MS = env_int("DB_STATEMENT_TIMEOUT_MS", 5000)
+DB_QUERY_DEADLINE_SECONDS = DB_STATEMENT_TIMEOUT_MS / 1000
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's backend with a health check that needs no round trip (tracker/postgres).
     DATABASES["default"]["ENGINE"] = "tracker.postgres"
@@ -135,7 +139,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         "connect_timeout": env_int("DB_CONNECT_TIMEOUT", 2),
         "options": " ".join(
             [
-                f"-c statement_timeout={env_int('DB_STATEMENT_TIMEOUT_MS', 5000)}",
+                f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS}",
                 f"-c lock_timeout={env_int('DB_LOCK_TIMEOUT_MS', 2000)}",
                 "-c idle_in_transaction_session_timeout=10000",
             ]

@@ -1,6 +1,7 @@
 """Real faults against the app under gunicorn: a PostgreSQL cluster of the test's own that is
 stopped and started again, workers killed mid-request, row locks held elsewhere."""
 
+import contextlib
 import http.client
 import http.cookiejar
 import json
@@ -61,6 +62,21 @@ class Cluster:
     def stop(self, mode: str = "immediate") -> None:
         self._run("pg_ctl", "-D", self.data, "-m", mode, "-w", "stop")
 
+    def freeze(self) -> list[int]:
+        """Stop every process of the cluster (SIGSTOP), as a hung host would: connections stay
+        open and the kernel still accepts new ones, but nothing answers."""
+        postmaster = int(Path(f"{self.data}/postmaster.pid").read_text().split()[0])
+        children = Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()
+        pids = [postmaster, *map(int, children)]
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        return pids
+
+    def thaw(self, pids: list[int]) -> None:
+        for pid in reversed(pids):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
     def url(self, database: str = "tracker") -> str:
         return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
 
@@ -113,6 +129,8 @@ class App:
             "SESSION_COOKIE_SECURE": "0",
             "CSRF_COOKIE_SECURE": "0",
             "TRACKING_RATELIMIT_IP": "1000000/m",
+            # Short, so that the hung-database test is quick; the default is 5 s.
+            "DB_STATEMENT_TIMEOUT_MS": "3000",
             "STATIC_ROOT": f"{cluster.folder}/static",
         }
         self.manage("collectstatic", "--noinput", "-v0")
@@ -161,13 +179,17 @@ class App:
         )
         return result.stdout
 
-    def track(self, timeout: float = 10) -> tuple[int, dict, float, dict]:
+    def track(
+        self, timeout: float = 10, execution_id: str | None = None
+    ) -> tuple[int, dict, float, dict]:
         body = {
             "siteKey": self.site_key,
             "workflowId": self.workflow_id,
             "status": "success",
             "executionTimeMs": 12,
         }
+        if execution_id:
+            body["executionId"] = execution_id
         request = urllib.request.Request(
             f"{self.url}/api/track-execution",
             data=json.dumps(body).encode(),
@@ -259,6 +281,46 @@ def test_the_database_stopping_under_traffic_gives_quick_503s_then_recovers(app,
     assert after == [201] * 20  # the same gunicorn, no restart
     counter, rows = app.counts(cluster)
     assert counter == rows == 40
+
+
+def test_a_hung_database_answers_503_within_the_deadline_and_recovers_without_restart(
+    app, cluster
+):
+    deadline, connect_timeout = 3.0, 2.0  # DB_STATEMENT_TIMEOUT_MS and DB_CONNECT_TIMEOUT
+    counter_before, rows_before = app.counts(cluster)
+    assert [app.track()[0] for _ in range(10)] == [201] * 10  # every thread has a connection
+    answers = []
+
+    def post(number: int) -> None:
+        answers.append(app.track(timeout=60, execution_id=f"hung-{number}"))
+
+    frozen = cluster.freeze()
+    started = time.monotonic()
+    try:
+        # More requests than the 8 threads: the last ones wait for a thread, then for a new
+        # connection that the frozen server never completes.
+        threads = [threading.Thread(target=post, args=(number,)) for number in range(12)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        held = time.monotonic() - started
+    finally:
+        cluster.thaw(frozen)
+    after = [app.track()[0] for _ in range(20)]
+    # The site script retries what got a 503: a statement the server had already received
+    # when it froze was recorded once it woke, and its retry is recognised.
+    retried = {app.track(execution_id=f"hung-{number}")[0] for number in range(12)}
+
+    slowest = max(elapsed for _, _, elapsed, _ in answers)
+    print(f"database hung: 12 requests answered 503, slowest in {slowest:.2f} s")
+    assert [status for status, *_ in answers] == [503] * 12
+    assert all(int(headers["Retry-After"]) > 0 for *_, headers in answers)
+    assert all(elapsed < deadline + connect_timeout + 1.5 for _, _, elapsed, _ in answers)
+    assert held < 2 * (deadline + connect_timeout)
+    assert after == [201] * 20  # the same gunicorn, no restart
+    assert retried <= {200, 201}
+    assert app.counts(cluster) == (counter_before + 42, rows_before + 42)
 
 
 def test_clients_at_once_keep_their_connections_and_every_post_counts_once(app, cluster):
