@@ -283,9 +283,7 @@ def test_the_database_stopping_under_traffic_gives_quick_503s_then_recovers(app,
     assert counter == rows == 40
 
 
-def test_a_hung_database_answers_503_within_the_deadline_and_recovers_without_restart(
-    app, cluster
-):
+def test_a_hung_database_answers_503_within_the_deadline_and_recovers_without_restart(app, cluster):
     deadline, connect_timeout = 3.0, 2.0  # DB_STATEMENT_TIMEOUT_MS and DB_CONNECT_TIMEOUT
     counter_before, rows_before = app.counts(cluster)
     assert [app.track()[0] for _ in range(10)] == [201] * 10  # every thread has a connection
