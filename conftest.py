@@ -9,6 +9,7 @@ REQUIRE_SERVICES=1, which turns a missing service into a failure instead.
 import os
 import shutil
 import types
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -48,6 +49,8 @@ def pytest_configure(config: pytest.Config) -> None:
         MISSING["redis"] = "REDIS_URL is not set"
     if not shutil.which(CHROMIUM):
         _fall_back(config, "browser", f"{CHROMIUM} not found (apt-get install chromium)")
+    if not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()):
+        _fall_back(config, "nginx", "nginx not found (apt-get install nginx-light)")
 
     if os.environ.get("REQUIRE_SERVICES") == "1" and MISSING:
         pytest.exit(f"REQUIRE_SERVICES=1 but services are missing: {MISSING}", returncode=3)

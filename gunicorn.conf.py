@@ -7,6 +7,7 @@ releases the GIL, so a worker's threads overlap them. docs/scaling.md says what 
 """
 
 import os
+from pathlib import Path
 
 worker_class = "gthread"
 workers = int(os.environ.get("WEB_CONCURRENCY") or os.cpu_count() or 1)
@@ -14,3 +15,10 @@ threads = 4
 # A request's waits on the database are bounded far below this (DB_CONNECT_TIMEOUT,
 # DB_STATEMENT_TIMEOUT_MS, DB_LOCK_TIMEOUT_MS).
 timeout = 30
+
+# gunicornc talks to this instance through a control socket of its own, in the deployment's
+# folder and named after the master's process id: gunicorn's default is one path per user,
+# which two instances on one host would share. GUNICORN_CONTROL_SOCKET chooses another path.
+control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET") or str(
+    Path(__file__).resolve().parent / "var" / f"gunicorn-{os.getpid()}.ctl"
+)
