@@ -49,6 +49,8 @@ def pytest_configure(config: pytest.Config) -> None:
         MISSING["redis"] = "REDIS_URL is not set"
     if not shutil.which(CHROMIUM):
         _fall_back(config, "browser", f"{CHROMIUM} not found (apt-get install chromium)")
+    if not (Path(settings.BASE_DIR) / "node_modules" / ".installed").exists():
+        _fall_back(config, "npm", "node_modules missing (make test runs npm ci)")
     if not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()):
         _fall_back(config, "nginx", "nginx not found (apt-get install nginx-light)")
 
