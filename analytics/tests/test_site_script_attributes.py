@@ -43,10 +43,10 @@ PAGE = """<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href
   <a id="svg-control"><text x="100" y="20">svg control</text></a></svg>
 <img id="image" alt="" src="data:,">
 <script>
-  document.addEventListener("alpine:init", () => {});
-  document.querySelector("#htmx-control").setAttribute("hx-on:click", "pwned.push('htmx-control')");
-  document.querySelector("#alpine-control").setAttribute("x-on:click", "pwned.push('alpine-control')");
-  document.querySelector("#vue-control").setAttribute("v-html", "'<b id=vue-control-ran>ran</b>'");
+  const control = (id, name, value) => document.getElementById(id).setAttribute(name, value);
+  control("htmx-control", "hx-on:click", "pwned.push('htmx-control')");
+  control("alpine-control", "x-on:click", "pwned.push('alpine-control')");
+  control("vue-control", "v-html", "'<b id=vue-control-ran>ran</b>'");
   document.querySelector("#svg-control").setAttributeNS(
     "http://www.w3.org/1999/xlink", "xlink:href", "javascript:pwned.push('svg-control')");
   window.startLibraries = () => {
