@@ -10,7 +10,7 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView, exception_handler
+from rest_framework.views import exception_handler
 
 from analytics.authentication import OriginNotAllowed, SiteKeyAuthentication
 from analytics.models import Execution
@@ -30,7 +30,12 @@ from analytics.services import (
     record_for_site_key,
 )
 from analytics.validation import CompiledSerializer
-from workflows.cors import allow_origin, preflight_response, request_origin
+from workflows.cors import (
+    DatabaseUnavailable,
+    SiteScriptView,
+    preflight_response,
+    request_origin,
+)
 from workflows.models import SITE_KEY_FORM, Site, mask_site_key
 from workflows.shortcuts import get_workflow_for_user
 
@@ -55,6 +60,7 @@ FIELD_OF_ERROR = {
     exceptions.ParseError: "body",
     exceptions.UnsupportedMediaType: "body",
     exceptions.MethodNotAllowed: "method",
+    DatabaseUnavailable: "database",
 }
 
 
@@ -66,7 +72,7 @@ class JSONOnly(DefaultContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
-class TrackExecutionView(APIView):
+class TrackExecutionView(SiteScriptView):
     """Record playbook executions sent by the site script: one, or a batch of up to 100
     validated one by one and recorded together."""
 
@@ -75,8 +81,6 @@ class TrackExecutionView(APIView):
     parser_classes = [TrackingJSONParser, PlainTextJSONParser]
     renderer_classes = [JSONRenderer]
     content_negotiation_class = JSONOnly
-    # The page's origin once its site is known to list it: its answers are readable there.
-    allowed_origin: str | None = None
 
     def perform_authentication(self, request: Request) -> None:
         """Lazily, as DRF allows: a site script's execution is authenticated by the statement
@@ -115,7 +119,7 @@ class TrackExecutionView(APIView):
         payload = request.data
         if not isinstance(payload, dict):
             raise exceptions.ParseError("Expected a JSON object.")
-        site_key = _site_key(request, payload)
+        site_key = self.site_key = _site_key(request, payload)
         retry_after = tracking_retry_after(request, site_key)
         if retry_after is not None:
             raise exceptions.Throttled(wait=retry_after)
@@ -186,8 +190,6 @@ class TrackExecutionView(APIView):
     def finalize_response(self, request: Request, response: Response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
         response.headers.setdefault("Content-Security-Policy", JSON_ONLY_POLICY)
-        if self.allowed_origin:
-            allow_origin(response, self.allowed_origin)
         return response
 
     def get_exception_handler(self):

@@ -14,8 +14,6 @@ from django.utils import timezone
 
 logger = logging.getLogger("tracker.database")
 
-RETRY_AFTER_SECONDS = 5
-
 
 class QueryDeadline:
     """Gives up on a query still waiting on the database after `seconds`, from the app's side.
@@ -96,7 +94,7 @@ class DatabaseUnavailableMiddleware:
             )
         else:
             response = TemplateResponse(request, "503.html", status=503).render()
-        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        response["Retry-After"] = str(settings.DATABASE_RETRY_AFTER_SECONDS)
         return response
 
 

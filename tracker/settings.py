@@ -125,6 +125,8 @@ DATABASES = {
 # a server that hangs and cannot (tracker.middleware.QueryDeadline).
 DB_STATEMENT_TIMEOUT_MS = env_int("DB_STATEMENT_TIMEOUT_MS", 5000)
 DB_QUERY_DEADLINE_SECONDS = DB_STATEMENT_TIMEOUT_MS / 1000
+# When a client may try again after a database outage (Retry-After of the 503).
+DATABASE_RETRY_AFTER_SECONDS = 5
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's backend with a health check that needs no round trip (tracker/postgres).
     DATABASES["default"]["ENGINE"] = "tracker.postgres"

@@ -3,15 +3,14 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpResponse
-from django.utils.cache import get_conditional_response, patch_cache_control, patch_vary_headers
+from django.utils.cache import get_conditional_response, patch_cache_control
 from django.utils.http import quote_etag
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, viewsets
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
-from rest_framework.views import APIView
 
-from workflows.cors import allow_origin, preflight_response, request_origin
+from workflows.cors import SiteScriptView, preflight_response, request_origin
 from workflows.definitions import ACTION_LABELS, MAX_BATCH, SETTABLE_ATTRIBUTES, TRIGGER_LABELS
 from workflows.models import Site, Workflow
 from workflows.serializers import SiteConfigSerializer, SiteSerializer, WorkflowSerializer
@@ -43,7 +42,7 @@ class WorkflowViewSet(viewsets.ModelViewSet):
         serializer.save(owner=self.request.user)
 
 
-class SiteConfigView(APIView):
+class SiteConfigView(SiteScriptView):
     """A site's active playbooks and the rules the site script runs them by: public, and
     cacheable for a minute (shared caches keep one copy per page origin)."""
 
@@ -56,10 +55,12 @@ class SiteConfigView(APIView):
 
     @extend_schema(operation_id="site_config", responses={200: SiteConfigSerializer})
     def get(self, request: Request, site_key: str) -> HttpResponse:
-        origin = request_origin(request)
+        self.site_key, origin = site_key, request_origin(request)
         site = Site.objects.by_key(site_key, origin)
         if site is None or not site.owner.is_active:
             raise exceptions.NotFound("Unknown site key.")
+        if site.origin_allowed:
+            self.allowed_origin = origin
         body = JSONRenderer().render(SiteConfigSerializer(site_config(site)).data)
         etag = quote_etag(hashlib.sha256(body).hexdigest()[:32])
         response = get_conditional_response(request, etag=etag) or HttpResponse(
@@ -67,9 +68,6 @@ class SiteConfigView(APIView):
         )
         response["ETag"] = etag
         patch_cache_control(response, public=True, max_age=CONFIG_MAX_AGE)
-        patch_vary_headers(response, ["Origin"])
-        if origin and site.origin_allowed:
-            allow_origin(response, origin)
         return response
 
 

@@ -97,3 +97,75 @@ def test_a_batch_and_the_config_treat_origin_null_alike(client, alice_workflow):
     assert batch.status_code == 403
     assert "Access-Control-Allow-Origin" not in config
     assert not Execution.objects.exists()
+
+
+ALLOWED = {"HTTP_ORIGIN": "https://shop.example"}
+
+
+@pytest.mark.usefixtures("frozen_window")
+def test_a_rate_limited_answer_is_readable_with_its_retry_after(client, alice_workflow, settings):
+    settings.TRACKING_RATELIMIT_SITE = "1/m"
+    site = alice_workflow.site
+
+    accepted = post_execution(client, execution_body(alice_workflow), site=site, **ALLOWED)
+    limited = post_execution(client, execution_body(alice_workflow), site=site, **ALLOWED)
+    elsewhere = post_execution(
+        client, execution_body(alice_workflow), site=site, HTTP_ORIGIN="https://evil.example"
+    )
+
+    assert (accepted.status_code, limited.status_code, elsewhere.status_code) == (201, 429, 429)
+    assert limited["Access-Control-Allow-Origin"] == "https://shop.example"
+    assert limited["Access-Control-Expose-Headers"] == "Retry-After"
+    assert int(limited["Retry-After"]) >= 1
+    # Counted before any query: an origin the site does not list still cannot read it.
+    assert "Access-Control-Allow-Origin" not in elsewhere
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_database_outage_is_readable_by_the_sites_pages(client, alice_workflow):
+    from django.db import connection
+
+    site = alice_workflow.site
+    config_url = f"/api/sites/{site.site_key}/workflows"
+    assert post_execution(client, execution_body(alice_workflow), site=site, **ALLOWED).status_code
+    assert client.get(config_url, **ALLOWED).status_code == 200
+    real_port = connection.settings_dict["PORT"]
+    connection.close()
+    connection.settings_dict["PORT"] = "1"
+    try:
+        tracked = post_execution(client, execution_body(alice_workflow), site=site, **ALLOWED)
+        config = client.get(config_url, **ALLOWED)
+    finally:
+        connection.close()
+        connection.settings_dict["PORT"] = real_port
+
+    for answer in (tracked, config):
+        assert answer.status_code == 503
+        assert answer["Access-Control-Allow-Origin"] == "https://shop.example"
+        assert int(answer["Retry-After"]) > 0
+    assert tracked.json() == {
+        "success": False,
+        "errors": {"database": ["Temporarily unavailable; retry shortly."]},
+    }
+
+
+def test_refusals_after_the_site_is_known_are_readable_and_unknown_keys_are_not(
+    client, alice_workflow
+):
+    site = alice_workflow.site
+    bad = post_execution(client, execution_body(alice_workflow, status="x"), site=site, **ALLOWED)
+    missing = post_execution(
+        client,
+        execution_body(alice_workflow, workflowId="00000000-0000-4000-8000-000000000000"),
+        site=site,
+        **ALLOWED,
+    )
+    unknown = post_execution(
+        client, execution_body(alice_workflow), HTTP_X_SITE_KEY="sk_unknown", **ALLOWED
+    )
+
+    assert (bad.status_code, missing.status_code, unknown.status_code) == (400, 404, 401)
+    assert bad["Access-Control-Allow-Origin"] == missing["Access-Control-Allow-Origin"]
+    assert bad["Access-Control-Allow-Origin"] == "https://shop.example"
+    assert "Access-Control-Allow-Origin" not in unknown

@@ -6,6 +6,9 @@
   if (window.WorkflowEngine) return; // loaded twice
 
   const MAX_BODY_BYTES = 60000; // keepalive requests and beacons carry at most 64 KiB
+  // Another page's queue is taken over once that page has left, or has not been seen for this
+  // long (a tab that crashed, or one the browser froze in the background).
+  const ABANDONED_AFTER_MS = 60000;
 
   const clock = () => performance.now();
   const randomId = () =>
@@ -62,46 +65,82 @@
     insert_after: (el, a) => el.after(insertedText(a.text)),
   };
 
-  /** The queue of executions to deliver: persisted, batched, retried with backoff. */
+  /** Executions waiting for the server, kept until it accepts them, refuses them for good, or
+   * they are older than it takes. Each page view keeps its own queue (in memory, and a copy in
+   * localStorage under a key of its own), so tabs never overwrite each other's; a page view
+   * takes over the queues that pages which have left did not deliver. Taken over twice, an
+   * execution is sent twice and counted once: the server knows its executionId. */
   class Tracker {
     constructor(engine) {
       this.engine = engine;
       this.store = storage("localStorage");
-      this.storeKey = `wf_queue:${engine.config.siteKey}`;
-      this.memory = [];
+      this.prefix = `wf_queue:${engine.config.siteKey}`;
+      this.key = `${this.prefix}:${randomId()}`;
+      this.queue = [];
+      this.dropped = 0;
+      this.failures = 0;
       this.timer = null;
       this.dueAt = 0;
       this.retryAt = 0;
       this.sending = false;
+      this.heartbeat = setInterval(() => this.queue.length && this.save(), ABANDONED_AFTER_MS / 4);
     }
 
-    load() {
-      if (!this.store) return this.memory;
+    /** Persist this page's queue, with when it was last seen and whether the page has left. */
+    save(left = false) {
+      if (!this.store) return;
       try {
-        const queue = JSON.parse(this.store.getItem(this.storeKey) || "[]");
-        return Array.isArray(queue) ? queue : [];
+        if (this.queue.length) this.store.setItem(this.key, JSON.stringify({ at: Date.now(), left, items: this.queue }));
+        else this.store.removeItem(this.key);
       } catch {
-        return [];
+        // quota exceeded: the queue stays in memory
       }
     }
 
-    save(queue) {
-      this.memory = queue;
+    /** Take over what other page views left undelivered (and the single queue of earlier
+     * versions of this script). */
+    adopt() {
       if (!this.store) return;
-      try {
-        if (queue.length) this.store.setItem(this.storeKey, JSON.stringify(queue));
-        else this.store.removeItem(this.storeKey);
-      } catch {
-        this.store = null; // quota exceeded: keep going in memory
+      const known = new Set(this.queue.map((item) => item.record.executionId));
+      for (let index = this.store.length - 1; index >= 0; index--) {
+        const key = this.store.key(index);
+        if (!key || key === this.key || (key !== this.prefix && !key.startsWith(`${this.prefix}:`))) continue;
+        let saved;
+        try {
+          saved = JSON.parse(this.store.getItem(key) || "null");
+        } catch {
+          saved = null;
+        }
+        const items = Array.isArray(saved) ? saved : saved && saved.items;
+        const abandoned = Array.isArray(saved) || !saved || saved.left || Date.now() - saved.at > ABANDONED_AFTER_MS;
+        if (!abandoned) continue;
+        for (const item of Array.isArray(items) ? items : []) {
+          if (item && item.record && !known.has(item.record.executionId)) {
+            known.add(item.record.executionId);
+            this.queue.push(item);
+          }
+        }
+        this.store.removeItem(key);
+      }
+      this.bound();
+      this.save();
+    }
+
+    /** Keep the queue within its bound: the oldest go first, counted. */
+    bound() {
+      const over = this.queue.length - this.engine.config.maxQueue;
+      if (over > 0) {
+        this.queue.splice(0, over);
+        this.dropped += over;
+        this.engine.warn(`❌ Tracking queue full: ${this.dropped} execution(s) dropped so far`);
       }
     }
 
     enqueue(record) {
-      const { maxQueue, batchDelayMs } = this.engine.config;
-      const queue = this.load();
-      queue.push({ record, attempts: 0, queuedAt: Date.now() });
-      this.save(queue.slice(-maxQueue));
-      this.schedule(batchDelayMs);
+      this.queue.push({ record, queuedAt: Date.now() });
+      this.bound();
+      this.save();
+      this.schedule(this.engine.config.batchDelayMs);
     }
 
     schedule(delayMs) {
@@ -115,19 +154,24 @@
       }, due - Date.now());
     }
 
-    /** Queued items still worth sending, at most one request's worth (none before the
-     * server's rules are known). */
+    /** Drop what the server would no longer take (older than its maximum delay). */
+    expire() {
+      const maxAge = this.engine.rules.maxDelaySeconds * 1000;
+      const fresh = this.queue.filter((item) => Date.now() - Date.parse(item.record.startedAt) < maxAge);
+      if (fresh.length < this.queue.length) {
+        this.engine.warn(`❌ ${this.queue.length - fresh.length} execution(s) too old to send, dropped`);
+        this.queue = fresh;
+        this.save();
+      }
+    }
+
+    /** At most one request's worth of the queue (none before the server's rules are known). */
     batch() {
-      const { rules } = this.engine;
-      if (!rules) return [];
-      const { maxAttempts } = this.engine.config;
-      const fresh = this.load().filter(
-        (item) => item.attempts < maxAttempts && Date.now() - item.queuedAt < rules.maxDelaySeconds * 1000
-      );
-      this.save(fresh);
+      if (!this.engine.rules) return [];
+      this.expire();
       const items = [];
       let bytes = 0;
-      for (const item of fresh.slice(0, rules.maxBatch)) {
+      for (const item of this.queue.slice(0, this.engine.rules.maxBatch)) {
         bytes += JSON.stringify(item.record).length;
         if (items.length && bytes > MAX_BODY_BYTES) break;
         items.push(item);
@@ -151,7 +195,7 @@
       } finally {
         this.sending = false;
       }
-      if (this.load().length) this.schedule(0);
+      if (this.queue.length) this.schedule(0);
     }
 
     async send(items) {
@@ -166,17 +210,19 @@
           credentials: "omit",
         });
       } catch (error) {
-        this.engine.warn("❌ Tracking request failed (network):", error.message);
-        return this.retry(items, 0);
+        this.engine.warn("❌ Tracking request failed (network, or refused by the page's Content-Security-Policy):", error.message);
+        return this.retry(0);
       }
-      if (response.status === 429 || response.status >= 500) {
+      if (response.status === 408 || response.status === 429 || response.status >= 500) {
         this.engine.warn(`❌ Tracking request failed: HTTP ${response.status}, will retry`);
-        return this.retry(items, Number(response.headers.get("Retry-After")) || 0);
+        return this.retry(Number(response.headers.get("Retry-After")) || 0);
       }
       const answer = await response.json().catch(() => ({}));
-      const results = items.length === 1 ? [{ ...answer, status: response.status }] : answer.results || [];
+      const results = items.length === 1 || !answer.results ? items.map(() => ({ ...answer, status: response.status })) : answer.results;
+      // Accepted, or refused for good (a 4xx other than 408 and 429): either way, done.
       items.forEach((item, index) => this.report(item.record, results[index] || answer));
       this.forget(items);
+      this.failures = 0;
       this.retryAt = 0;
     }
 
@@ -184,36 +230,85 @@
       if (result.success) {
         this.engine.log(`✅ Execution tracked successfully: ${result.executionId}`);
       } else {
-        this.engine.warn(`❌ Execution not tracked (HTTP ${result.status}):`, result.errors || result, record);
+        this.engine.warn(`❌ Execution refused (HTTP ${result.status}), not sent again:`, result.errors || result, record);
       }
     }
 
     forget(items) {
       const sent = new Set(items.map((item) => item.record.executionId));
-      this.save(this.load().filter((item) => !sent.has(item.record.executionId)));
+      this.queue = this.queue.filter((item) => !sent.has(item.record.executionId));
+      this.save();
     }
 
-    retry(items, retryAfterSeconds) {
-      const ids = new Set(items.map((item) => item.record.executionId));
-      const queue = this.load();
-      let attempts = 1;
-      for (const item of queue) {
-        if (ids.has(item.record.executionId)) attempts = Math.max(attempts, ++item.attempts);
-      }
-      this.save(queue);
+    retry(retryAfterSeconds) {
+      this.failures += 1;
       const { retryBaseMs, retryMaxMs } = this.engine.config;
-      const backoff = Math.min(retryBaseMs * 2 ** (attempts - 1), retryMaxMs) * (0.5 + Math.random());
+      const backoff = Math.min(retryBaseMs * 2 ** (this.failures - 1), retryMaxMs) * (0.5 + Math.random());
       this.retryAt = Date.now() + Math.max(backoff, retryAfterSeconds * 1000);
       this.schedule(0);
     }
 
-    /** The page is going away: hand what is left to the browser. Retries stay queued; the
-     * server counts an executionId once, so a later resend is harmless. */
-    beacon() {
+    /** The page is going away: hand the queue to the browser, and leave it for the next page
+     * view to take over (a beacon's answer cannot be read; a resend is counted once). */
+    leave() {
       const items = this.batch();
-      if (items.length && navigator.sendBeacon) {
-        navigator.sendBeacon(this.engine.config.endpoint, this.body(items));
+      if (items.length && navigator.sendBeacon) navigator.sendBeacon(this.engine.config.endpoint, this.body(items));
+      this.save(true);
+    }
+  }
+
+  /** Opt-in (data-anti-flicker="300"): the elements that playbooks about to run will change stay
+   * invisible until each is changed, at most the given milliseconds. Never the whole page. */
+  class AntiFlicker {
+    constructor(engine, boundMs) {
+      this.engine = engine;
+      this.store = storage("localStorage");
+      this.cacheKey = `wf_targets:${engine.config.siteKey}`;
+      this.sheet = null;
+      this.hidden = new Set();
+      if (!boundMs || !document.adoptedStyleSheets) return; // constructable sheets: no inline style for CSP
+      this.sheet = new CSSStyleSheet();
+      document.adoptedStyleSheets = [...document.adoptedStyleSheets, this.sheet];
+      setTimeout(() => this.show([...this.hidden]), boundMs);
+      // Until the site's playbooks arrive, what this page's playbooks targeted last time.
+      try {
+        this.hide(JSON.parse((this.store && this.store.getItem(this.cacheKey)) || "[]"));
+      } catch {
+        this.hide([]);
       }
+    }
+
+    /** The site's playbooks are known: hide what those that run now will change, show the rest. */
+    playbooksLoaded(running) {
+      if (!this.sheet) return;
+      const targets = (workflow) => (workflow.actions || []).map((action) => action.selector).filter(Boolean);
+      if (this.store) this.store.setItem(this.cacheKey, JSON.stringify(this.engine.workflows.flatMap(targets)));
+      const wanted = new Set(running.flatMap(targets));
+      this.show([...this.hidden].filter((selector) => !wanted.has(selector)));
+      this.hide([...wanted]);
+    }
+
+    hide(selectors) {
+      for (const selector of selectors) this.hidden.add(selector);
+      this.render();
+    }
+
+    show(selectors) {
+      for (const selector of selectors) this.hidden.delete(selector);
+      this.render();
+    }
+
+    render() {
+      if (!this.sheet) return;
+      const rules = [...this.hidden].map((selector) => {
+        try {
+          document.querySelector(selector); // an invalid selector would void the whole sheet
+          return `${selector} { visibility: hidden !important; }`;
+        } catch {
+          return "";
+        }
+      });
+      this.sheet.replaceSync(rules.join("\n"));
     }
   }
 
@@ -228,13 +323,13 @@
         actionWaitMs: 3000,
         timeBudgetMs: 10000,
         batchDelayMs: 300,
-        maxQueue: 200,
-        maxAttempts: 8,
+        maxQueue: 500,
         retryBaseMs: 1000,
         retryMaxMs: 60000,
+        antiFlickerMs: 0,
         ...options,
       };
-      this.version = "1.0.0";
+      this.version = "1.1.0";
       this.workflows = [];
       // The server's rules, with the playbooks: trigger and action names, the attributes a
       // playbook may set, how many executions a request carries and how late they may be.
@@ -247,7 +342,9 @@
       const local = storage("localStorage");
       this.returning = Boolean(local && local.getItem("wf_visitor"));
       if (local) local.setItem("wf_visitor", String(Date.now()));
+      this.running = new Set();
       this.tracker = new Tracker(this);
+      this.antiFlicker = new AntiFlicker(this, this.config.antiFlickerMs);
       this.newPageView();
     }
 
@@ -288,9 +385,13 @@
         await this.load();
       } catch (error) {
         this.warn("❌ Could not load playbooks:", error.message);
+        this.antiFlicker.playbooksLoaded([]);
         return;
       }
-      this.tracker.schedule(0); // what earlier page views could not deliver
+      this.tracker.adopt(); // what earlier page views could not deliver
+      this.tracker.schedule(0);
+      this.measureScroll();
+      this.antiFlicker.playbooksLoaded(this.workflows.filter((workflow) => this.matchedTrigger(workflow)));
       this.evaluate();
     }
 
@@ -304,26 +405,24 @@
       };
       let ticking = false;
       const onScroll = guarded(() => {
-        const root = document.documentElement;
-        const depth = ((window.scrollY + window.innerHeight) / Math.max(root.scrollHeight, 1)) * 100;
-        this.scrollDepth = Math.max(this.scrollDepth, Math.min(100, depth));
+        this.measureScroll();
         this.evaluate();
       });
-      window.addEventListener(
-        "scroll",
-        () => {
-          if (ticking) return;
-          ticking = true;
-          requestAnimationFrame(() => {
-            ticking = false;
-            onScroll();
-          });
-        },
-        { passive: true }
-      );
+      const onFrame = () => {
+        if (ticking) return;
+        ticking = true;
+        requestAnimationFrame(() => {
+          ticking = false;
+          onScroll();
+        });
+      };
+      window.addEventListener("scroll", onFrame, { passive: true });
+      window.addEventListener("resize", onFrame, { passive: true });
+      // A page view is a new path or query; a change of the #fragment alone is not.
       const onNavigate = guarded(() => {
-        if (location.href !== this.href) {
+        if (this.pageKey() !== this.page) {
           this.newPageView();
+          this.measureScroll();
           this.evaluate();
         }
       });
@@ -336,19 +435,46 @@
         };
       }
       window.addEventListener("popstate", onNavigate);
-      const leave = guarded(() => this.tracker.beacon());
-      document.addEventListener("visibilitychange", () => document.visibilityState === "hidden" && leave());
-      window.addEventListener("pagehide", leave);
+      document.addEventListener("visibilitychange", () => document.visibilityState === "hidden" && this.tracker.leave());
+      window.addEventListener("pagehide", guarded(() => this.leave()));
+      document.addEventListener(
+        "securitypolicyviolation",
+        guarded((event) => {
+          const api = new URL(this.config.endpoint, location.href).origin;
+          if (String(event.blockedURI).startsWith(api)) {
+            this.warn(`❌ The page's Content-Security-Policy (${event.effectiveDirective}) refused ${event.blockedURI}: allow ${api} there`);
+          }
+        })
+      );
+    }
+
+    pageKey() {
+      return location.pathname + location.search;
     }
 
     newPageView() {
-      this.href = location.href;
+      this.page = this.pageKey();
       this.pageStart = clock();
       this.scrollDepth = 0;
       this.fired = new Set();
       this.waking = new Set();
       for (const timer of this.timers || []) clearTimeout(timer);
       this.timers = [];
+    }
+
+    /** How far down the page the visitor has seen, from the first paint on: a page that fits
+     * the screen is seen whole. */
+    measureScroll() {
+      const root = document.documentElement;
+      const depth = ((window.scrollY + window.innerHeight) / Math.max(root.scrollHeight, 1)) * 100;
+      this.scrollDepth = Math.max(this.scrollDepth, Math.min(100, depth));
+    }
+
+    /** The visitor is leaving: record the runs still under way as they stand, then hand
+     * the queue to the browser. */
+    leave() {
+      for (const run of this.running) run.finish("timeout", "The visitor left the page before this action finished");
+      this.tracker.leave();
     }
 
     /** Run every playbook whose triggers now match and that has not run in this page view. */
@@ -410,55 +536,76 @@
       }
     }
 
-    /** Run `workflow`'s actions now, time them, and queue the execution for tracking. */
+    /** Run `workflow`'s actions now, time them, and queue the execution for tracking: once,
+     * when the run ends or when the visitor leaves before it does. */
     async execute(workflow, triggerName = "Manual") {
       await this.load();
       const started = clock();
-      const startedAt = new Date().toISOString();
       const deadline = started + this.config.timeBudgetMs;
-      this.log(`🎯 Workflow triggered: ${workflow.name} by ${triggerName}`);
-      let status = "success";
-      const actions = [];
-      for (const action of workflow.actions || []) {
-        if (clock() > deadline) {
-          status = "timeout";
-          break;
-        }
-        const { type, selector = "", ...config } = action;
-        const actionStart = clock();
-        let error = "";
-        try {
-          await this.runAction(action, deadline);
-        } catch (problem) {
-          error = String((problem && problem.message) || problem).slice(0, 500);
-          status = "error";
-          this.warn(`❌ Action failed in ${workflow.name}: ${error}`);
-        }
-        const timing = Math.round(clock() - actionStart);
-        const name = this.rules.actionNames[type] || String(type);
-        actions.push({ name, selector, executionTimeMs: timing, config, error });
-      }
-      if (clock() > deadline) status = "timeout";
       const record = {
         workflowId: workflow.id,
-        status,
-        executionTimeMs: Math.round(clock() - started),
+        status: "success",
+        executionTimeMs: 0,
         pageUrl: location.href.slice(0, 2048),
         sessionId: this.sessionId,
         deviceType: this.device,
         triggerName,
         executionId: randomId(),
-        startedAt,
-        actions,
+        startedAt: new Date().toISOString(),
+        actions: [],
       };
       if (this.userId) record.userId = this.userId;
-      this.log(`📊 Tracking execution for workflow: ${workflow.name}`);
-      try {
-        this.tracker.enqueue(record);
-      } catch (problem) {
-        this.warn("⚠️ Could not queue the execution:", problem);
+      this.log(`🎯 Workflow triggered: ${workflow.name} by ${triggerName}`);
+      let current = null; // the action under way, and when it started
+      const run = {
+        finish: (status, unfinished) => {
+          if (run.done) return;
+          run.done = true;
+          this.running.delete(run);
+          if (current) {
+            const { action, since } = current;
+            record.actions.push(this.actionRecord(action, clock() - since, unfinished));
+          }
+          if (status !== "success") record.status = status;
+          record.executionTimeMs = Math.round(clock() - started);
+          this.log(`📊 Tracking execution for workflow: ${workflow.name}`);
+          try {
+            this.tracker.enqueue(record);
+          } catch (problem) {
+            this.warn("⚠️ Could not queue the execution:", problem);
+          }
+        },
+      };
+      this.running.add(run);
+      for (const action of workflow.actions || []) {
+        if (run.done) break;
+        if (clock() > deadline) {
+          record.status = "timeout";
+          break;
+        }
+        current = { action, since: clock() };
+        let error = "";
+        try {
+          await this.runAction(action, deadline);
+        } catch (problem) {
+          error = String((problem && problem.message) || problem).slice(0, 500);
+          record.status = "error";
+          this.warn(`❌ Action failed in ${workflow.name}: ${error}`);
+        }
+        if (run.done) break; // recorded when the visitor left
+        record.actions.push(this.actionRecord(action, clock() - current.since, error));
+        current = null;
+        if (action.selector) this.antiFlicker.show([action.selector]);
       }
+      if (clock() > deadline) record.status = "timeout";
+      run.finish(record.status);
       return record;
+    }
+
+    actionRecord(action, ms, error) {
+      const { type, selector = "", ...config } = action;
+      const name = this.rules.actionNames[type] || String(type);
+      return { name, selector, executionTimeMs: Math.round(ms), config, error };
     }
 
     async runAction(action, deadline) {
@@ -508,6 +655,7 @@
       siteKey: script.dataset.siteKey,
       apiBase: script.dataset.apiBase || new URL(script.src).origin,
       userId: script.dataset.userId,
+      antiFlickerMs: Number(script.dataset.antiFlicker) || 0,
       debug,
     });
     window.workflowSystem = system;
