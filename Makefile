@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/tracker
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run test lint format bench bench-dashboards
+.PHONY: install run test lint format bench bench-dashboards bench-site-script
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.12 or newer is needed: install it or pass PYTHON=..."; exit 1; }
@@ -48,3 +48,8 @@ bench: install
 # Dashboard server time at 1,000,000 and 10,000,000 executions (about 15 minutes, 10 GB of disk).
 bench-dashboards: install
 	$(BIN)/python bench/dashboards.py $(ARGS)
+
+# A playbook's change on a customer's page in Chromium: DOMContentLoaded to applied, and how
+# long the original showed first, cold and warm, with and without anti-flicker (a few minutes).
+bench-site-script: install node_modules/.installed
+	$(BIN)/python bench/site_script.py $(ARGS)

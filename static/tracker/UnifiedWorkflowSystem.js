@@ -240,11 +240,14 @@
       this.save();
     }
 
+    /** Try again when the server said (Retry-After, a little spread so that tabs do not all
+     * come back at once), or after a backoff that doubles with each failure in a row. */
     retry(retryAfterSeconds) {
       this.failures += 1;
       const { retryBaseMs, retryMaxMs } = this.engine.config;
       const backoff = Math.min(retryBaseMs * 2 ** (this.failures - 1), retryMaxMs) * (0.5 + Math.random());
-      this.retryAt = Date.now() + Math.max(backoff, retryAfterSeconds * 1000);
+      const wait = retryAfterSeconds > 0 ? retryAfterSeconds * 1000 * (1 + Math.random() / 4) : backoff;
+      this.retryAt = Date.now() + wait;
       this.schedule(0);
     }
 
@@ -269,7 +272,10 @@
       if (!boundMs || !document.adoptedStyleSheets) return; // constructable sheets: no inline style for CSP
       this.sheet = new CSSStyleSheet();
       document.adoptedStyleSheets = [...document.adoptedStyleSheets, this.sheet];
-      setTimeout(() => this.show([...this.hidden]), boundMs);
+      setTimeout(() => {
+        this.show([...this.hidden]);
+        this.sheet = null; // the bound is up: nothing is hidden any more
+      }, boundMs);
       // Until the site's playbooks arrive, what this page's playbooks targeted last time.
       try {
         this.hide(JSON.parse((this.store && this.store.getItem(this.cacheKey)) || "[]"));
@@ -396,9 +402,9 @@
     }
 
     listen() {
-      const guarded = (fn) => () => {
+      const guarded = (fn) => (...args) => {
         try {
-          fn();
+          fn(...args);
         } catch (error) {
           this.warn("⚠️ Workflow system error:", error);
         }
@@ -656,6 +662,7 @@
       apiBase: script.dataset.apiBase || new URL(script.src).origin,
       userId: script.dataset.userId,
       antiFlickerMs: Number(script.dataset.antiFlicker) || 0,
+      ...(script.dataset.maxQueue ? { maxQueue: Number(script.dataset.maxQueue) } : {}),
       debug,
     });
     window.workflowSystem = system;
