@@ -1,16 +1,16 @@
 """Server-rendered SVG charts: geometry computed here, drawn by `_bar_chart.html` and
 `_share_bars.html`. No chart library and no script: charts work without JavaScript and
-under a strict Content Security Policy."""
+under a strict Content Security Policy. Each chart is drawn twice, for wide and for narrow
+screens (the stylesheet shows one), so that its text stays readable when the chart shrinks."""
 
 from dataclasses import dataclass
 
-from analytics.queries import DayCount
+from analytics.queries import BucketCount
 
-CHART_WIDTH = 720
-CHART_HEIGHT = 170
-LABEL_SPACE = 22
-TOP_SPACE = 18
-SIDE_SPACE = 24
+HEIGHT = 170
+LABEL_SPACE = 24
+TOP_SPACE = 20
+SIDE_SPACE = 12
 
 
 @dataclass(frozen=True)
@@ -31,25 +31,54 @@ class Tick:
 
 
 @dataclass(frozen=True)
-class BarChart:
+class Drawing:
     width: int
     height: int
-    plot_height: int
+    font_size: int
     bars: list[Bar]
     ticks: list[Tick]
+
+
+@dataclass(frozen=True)
+class BarChart:
+    counts: list[BucketCount]  # also shown as a table
+    wide: Drawing
+    narrow: Drawing
     peak: int
-    empty: bool
+    summary: str  # what the chart says, for screen readers
+
+    @property
+    def empty(self) -> bool:
+        return self.peak == 0
 
 
-def daily_chart(days: list[DayCount]) -> BarChart:
-    """Stacked bars per day: successes, and failures (errors and timeouts) on top."""
-    plot = CHART_HEIGHT - LABEL_SPACE - TOP_SPACE
-    peak = max((day.executions for day in days), default=0)
-    slot = (CHART_WIDTH - 2 * SIDE_SPACE) / max(len(days), 1)
+def bar_chart(counts: list[BucketCount], per: str) -> BarChart:
+    """Stacked bars per bucket (`per` is "hour" or "day"): successes, and failures (errors and
+    timeouts) on top."""
+    peak = max((count.executions for count in counts), default=0)
+    busiest = max(counts, key=lambda count: count.executions, default=None)
+    summary = f"Executions per {per}: none"
+    if busiest and peak:
+        total = sum(count.executions for count in counts)
+        summary = (
+            f"Executions per {per}: {total} in all, the most ({peak}) at {busiest.bucket.title}"
+        )
+    return BarChart(
+        counts,
+        wide=_drawing(counts, peak, width=720, font_size=12, ticks=8),
+        narrow=_drawing(counts, peak, width=360, font_size=15, ticks=4),
+        peak=peak,
+        summary=summary,
+    )
+
+
+def _drawing(counts: list[BucketCount], peak: int, *, width: int, font_size: int, ticks: int):
+    plot = HEIGHT - LABEL_SPACE - TOP_SPACE
+    slot = (width - 2 * SIDE_SPACE) / max(len(counts), 1)
     bars = []
-    for index, day in enumerate(days):
-        total = day.executions * plot / peak if peak else 0
-        failed = day.errors * plot / peak if peak else 0
+    for index, count in enumerate(counts):
+        total = count.executions * plot / peak if peak else 0
+        failed = count.failed * plot / peak if peak else 0
         bars.append(
             Bar(
                 x=round(SIDE_SPACE + index * slot + slot * 0.15, 2),
@@ -58,16 +87,16 @@ def daily_chart(days: list[DayCount]) -> BarChart:
                 ok_height=round(total - failed, 2),
                 failed_y=round(TOP_SPACE + plot - total, 2),
                 failed_height=round(failed, 2),
-                title=f"{day.day:%a %b %-d}: {day.executions} executions, {day.errors} failed",
+                title=f"{count.bucket.title}: {count.executions} executions, {count.failed} failed",
             )
         )
-    step = max(1, len(days) // 6)
-    ticks = [
-        Tick(round(SIDE_SPACE + index * slot + slot / 2, 2), f"{day.day:%b %-d}")
-        for index, day in enumerate(days)
+    step = max(1, -(-len(counts) // ticks))
+    labels = [
+        Tick(round(SIDE_SPACE + index * slot + slot / 2, 2), count.bucket.label)
+        for index, count in enumerate(counts)
         if index % step == 0
     ]
-    return BarChart(CHART_WIDTH, CHART_HEIGHT, plot, bars, ticks, peak, peak == 0)
+    return Drawing(width, HEIGHT, font_size, bars, labels)
 
 
 @dataclass(frozen=True)
@@ -85,8 +114,6 @@ def shares(items: list[tuple[str, int]], width: int = 240) -> list[Share]:
         return []
     peak = max(count for _, count in items)
     return [
-        Share(
-            label, count, 100 * count / total if total else 0, width * count / peak if peak else 0
-        )
+        Share(label, count, 100 * count / total, width * count / peak if peak else 0)
         for label, count in items
     ]

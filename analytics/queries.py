@@ -8,11 +8,13 @@ through an index, so no page scans all executions whatever their number."""
 
 import math
 import operator
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from urllib.parse import parse_qs, quote_plus, urlsplit
 from zoneinfo import ZoneInfo
 
 from django.db.models import Max, QuerySet, Sum
@@ -24,24 +26,62 @@ TIMING_SAMPLE = 1000
 ACTION_SAMPLE = 500
 
 
+# Up to this long, a period's chart has a bar per hour; past it, a bar per day.
+HOURLY_UP_TO = timedelta(hours=48)
+
+
 @dataclass(frozen=True)
 class Period:
+    """The one stretch of time a dashboard page shows, every figure on it included."""
+
     start: datetime
     end: datetime
-    label: str
+    label: str  # "Last 7 days", "Nov 10 – Nov 12"
+    previous_label: str  # how the period before it is named: "the 7 days before", "Nov 7 – 9"
 
     @property
     def previous(self) -> "Period":
         length = self.end - self.start
-        return Period(self.start - length, self.start, f"the {self.label} before")
+        return Period(self.start - length, self.start, self.previous_label, "")
 
     @property
     def span(self) -> "Span":
         return Span.of(self.start, self.end)
 
+    @property
+    def hourly(self) -> bool:
+        return self.end - self.start <= HOURLY_UP_TO
+
     def days(self, tz: ZoneInfo) -> list[date]:
         first, last = self.start.astimezone(tz).date(), self.end.astimezone(tz).date()
         return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+    def buckets(self, tz: ZoneInfo) -> list["Bucket"]:
+        """The chart's bars: each local hour of a short period, else each local day."""
+        if not self.hourly:
+            return [
+                Bucket(f"{day:%b %-d}", f"{day:%a %b %-d}", span)
+                for day, span in day_spans(self, tz).items()
+            ]
+        whole = self.span
+        buckets, hour = [], whole.start
+        while hour < whole.end:
+            local = hour.astimezone(tz)
+            buckets.append(
+                Bucket(f"{local:%H}:00", f"{local:%a %b %-d, %H}:00", Span(hour, hour + HOUR))
+            )
+            hour += HOUR
+        return buckets
+
+
+HOUR = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Bucket:
+    label: str  # under the bar
+    title: str  # in full, for its tooltip and the table
+    span: "Span"
 
 
 @dataclass(frozen=True)
@@ -81,13 +121,6 @@ class Timing:
     median_ms: float | None
     p95_ms: float | None
     sample: int
-
-
-@dataclass
-class DayCount:
-    day: date
-    executions: int = 0
-    errors: int = 0
 
 
 @dataclass
@@ -174,12 +207,19 @@ def day_spans(period: Period, tz: ZoneInfo) -> dict[date, Span]:
     return spans
 
 
-def day_counts(sums: Mapping[Any, "Totals"], period: Period, tz: ZoneInfo) -> list[DayCount]:
-    """The chart's bars from the totals of `day_spans`."""
+def bucket_counts(sums: Mapping[Any, "Totals"], buckets: list[Bucket]) -> list["BucketCount"]:
+    """The chart's bars from the totals of each bucket's span (keyed by the bucket)."""
     return [
-        DayCount(day, sums[day].executions, sums[day].errors + sums[day].timeouts)
-        for day in period.days(tz)
+        BucketCount(bucket, sums[bucket].executions, sums[bucket].errors + sums[bucket].timeouts)
+        for bucket in buckets
     ]
+
+
+@dataclass(frozen=True)
+class BucketCount:
+    bucket: Bucket
+    executions: int
+    failed: int
 
 
 @dataclass(frozen=True)
@@ -256,18 +296,56 @@ def playbook_rows(
     return [PlaybookRow(workflow, sums.get(workflow.pk, ZERO)) for workflow in workflows]
 
 
-def ranked_playbooks(rows: list[PlaybookRow], *, worst: bool = False, limit: int = 5) -> list:
-    """The most-run playbooks, or those failing most (by success rate, then volume)."""
-    ran = [row for row in rows if row.totals.executions]
-    if worst:
-        ran = [row for row in ran if row.totals.success_rate < 100]
-        ran.sort(key=lambda row: (row.totals.success_rate, -row.totals.executions))
-    else:
-        ran.sort(key=lambda row: (-row.totals.executions, row.workflow.name))
-    chosen = ran[:limit]
-    for row in chosen:
-        row.timing = recent_timing(Execution.objects.filter(workflow=row.workflow))
-    return chosen
+# The worst list ranks by error rate only playbooks that ran at least this often in the period:
+# one failure in two runs says little.
+WORST_MIN_RUNS = 10
+
+
+@dataclass(frozen=True)
+class Rankings:
+    top: list[PlaybookRow]
+    worst: list[PlaybookRow]
+
+
+def rankings(rows: list[PlaybookRow], executions: QuerySet[Execution], limit: int = 5) -> Rankings:
+    """The worst playbooks by error rate (errors and timeouts), among those that ran at least
+    WORST_MIN_RUNS times; the top ones by successful runs, then success rate, among the rest:
+    never one playbook in both. Timings from the newest of `executions` (the period's)."""
+    failing = [
+        row
+        for row in rows
+        if row.totals.executions >= WORST_MIN_RUNS and row.totals.successes < row.totals.executions
+    ]
+    failing.sort(key=lambda row: (row.totals.success_rate, -row.totals.executions))
+    worst = failing[:limit]
+    shown = {row.workflow.pk for row in worst}
+    ran = [row for row in rows if row.totals.executions and row.workflow.pk not in shown]
+    ran.sort(key=lambda row: (-row.totals.successes, -row.totals.success_rate, row.workflow.name))
+    top = ran[:limit]
+    timings = recent_timings(executions, [row.workflow for row in top + worst])
+    for row in top + worst:
+        row.timing = timings[row.workflow.pk]
+    return Rankings(top, worst)
+
+
+def recent_timings(
+    executions: QuerySet[Execution], workflows: list, sample: int = TIMING_SAMPLE
+) -> dict[int, Timing]:
+    """`recent_timing` of each workflow's executions, in one query: a UNION ALL of each
+    workflow's indexed top-`sample` read."""
+    times: dict[int, list[int]] = {workflow.pk: [] for workflow in workflows}
+    reads = [
+        executions.filter(workflow=workflow)
+        .order_by("-executed_at")
+        .values_list("workflow_id", "execution_time_ms")[:sample]
+        for workflow in workflows
+    ]
+    if reads:
+        first, *rest = reads
+        # A union orders by the model's default unless told not to; a single read keeps its own.
+        for workflow_id, ms in first.union(*rest, all=True).order_by() if rest else first:
+            times[workflow_id].append(ms)
+    return {pk: timing_of(values) for pk, values in times.items()}
 
 
 def recent_timing(executions: QuerySet[Execution], sample: int = TIMING_SAMPLE) -> Timing:
@@ -290,18 +368,47 @@ def _percentile(ordered: list[int], percent: int) -> float:
     return float(ordered[max(0, math.ceil(percent / 100 * len(ordered)) - 1)])
 
 
-def trigger_breakdown(workflow: Workflow, sample: int = TIMING_SAMPLE) -> list[tuple[str, int]]:
-    names = (
-        Execution.objects.filter(workflow=workflow)
-        .order_by("-executed_at")
-        .values_list("trigger_name", flat=True)[:sample]
+BREAKDOWN_SAMPLE = 2000
+# Each breakdown: the history filter a click sets, and what it counts of an execution.
+BREAKDOWNS = {
+    "path": ("Page", lambda url, trigger: urlsplit(url).path or "–"),
+    "utm_source": ("UTM source", lambda url, trigger: _query_value(url, "utm_source")),
+    "utm_campaign": ("UTM campaign", lambda url, trigger: _query_value(url, "utm_campaign")),
+    "trigger": ("Trigger", lambda url, trigger: trigger or "–"),
+}
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    name: str  # the history filter it sets
+    label: str
+    items: list[tuple[str, int]]
+    sample: int  # how many of the period's newest executions it counts
+
+
+def breakdowns(executions: QuerySet[Execution], sample: int = BREAKDOWN_SAMPLE) -> list[Breakdown]:
+    """Page, UTM source and campaign, and trigger of the newest `sample` executions (one indexed
+    query): every execution of the period when it has fewer."""
+    rows = list(
+        executions.order_by("-executed_at").values_list("page_url", "trigger_name")[:sample]
     )
-    return Counter(name or "Unknown" for name in names).most_common()
+    found = []
+    for name, (label, value_of) in BREAKDOWNS.items():
+        counts = Counter(value_of(url, trigger) for url, trigger in rows)
+        found.append(Breakdown(name, label, counts.most_common(8), len(rows)))
+    return found
 
 
-def action_performance(workflow: Workflow, sample: int = ACTION_SAMPLE) -> list[ActionRow]:
-    """Per action (name and selector) over the newest `sample` executions of a playbook."""
-    recent = Execution.objects.filter(workflow=workflow).order_by("-executed_at")[:sample]
+def _query_value(url: str, name: str) -> str:
+    values = parse_qs(urlsplit(url).query).get(name)
+    return values[0] if values else "–"
+
+
+def action_performance(
+    executions: QuerySet[Execution], sample: int = ACTION_SAMPLE
+) -> list[ActionRow]:
+    """Per action (name and selector) over the newest `sample` of a playbook's executions."""
+    recent = executions.order_by("-executed_at")[:sample]
     events = (
         AnalyticsEvent.objects.filter(execution__in=recent.values("pk"))
         .order_by("created_at", "pk")
@@ -328,17 +435,51 @@ def dashboard_version(workflows: QuerySet[Workflow]) -> str:
     return f"{state['total'] or 0}-{latest:.6f}"
 
 
-def filter_executions(executions: QuerySet[Execution], filters: dict) -> QuerySet[Execution]:
-    """History filtered by the validated HistoryFilterForm's cleaned data."""
+def filter_executions(
+    executions: QuerySet[Execution], period: Period, filters: dict
+) -> QuerySet[Execution]:
+    """The period's executions, filtered by the validated HistoryFilterForm's cleaned data."""
+    executions = executions.filter(executed_at__gte=period.start, executed_at__lt=period.end)
     if filters.get("status"):
         executions = executions.filter(status=filters["status"])
     if filters.get("device"):
         executions = executions.filter(device_type=filters["device"])
-    if filters.get("start"):
-        executions = executions.filter(executed_at__gte=filters["start"])
-    if filters.get("end"):
-        executions = executions.filter(executed_at__lt=filters["end"])
+    if filters.get("trigger"):
+        executions = executions.filter(trigger_name=filters["trigger"])
+    if filters.get("path"):
+        path = re.escape(filters["path"])
+        executions = executions.filter(page_url__regex=rf"^[a-z]+://[^/?#]+{path}([?#]|$)")
+    for name in ("utm_source", "utm_campaign"):
+        if filters.get(name):
+            value = re.escape(quote_plus(filters[name], safe=""))
+            executions = executions.filter(page_url__regex=rf"[?&]{name}={value}(&|#|$)")
     return executions.order_by("-executed_at", "-pk")
+
+
+@dataclass(frozen=True)
+class Delta:
+    """A figure against the period before: how it changed, and whether that is good news (more
+    runs, a higher success rate) or bad (more failures, slower runs)."""
+
+    text: (
+        str | None
+    )  # "+12.5%", "−3.0 pts", "+2" (from none); None when there is nothing to compare
+    tone: str  # "good", "bad" or "neutral"
+
+
+def _delta(now: float | None, before: float | None, *, better: str, rate: bool = False) -> Delta:
+    if now is None or before is None:
+        return Delta(None, "neutral")
+    difference = now - before
+    tone = (
+        "neutral" if not difference else "good" if (difference > 0) == (better == "up") else "bad"
+    )
+    sign = "+" if difference > 0 else "−" if difference < 0 else "±"
+    if rate:
+        return Delta(f"{sign}{abs(difference):.1f} pts", tone)
+    if before:
+        return Delta(f"{sign}{abs(100 * difference / before):.1f}%", tone)
+    return Delta(f"{sign}{abs(difference):g}", tone)
 
 
 @dataclass(frozen=True)
@@ -346,23 +487,20 @@ class Change:
     """This period against the one before it."""
 
     previous: Totals
-    executions_percent: float | None
-    success_points: float | None
-    average_ms_percent: float | None
+    executions: Delta
+    success_rate: Delta
+    average_ms: Delta
+    failures: Delta
 
 
 def compare(current: Totals, previous: Totals) -> Change:
-    def percent(now: float | None, before: float | None) -> float | None:
-        return None if now is None or not before else 100 * (now - before) / before
-
-    points = (
-        current.success_rate - previous.success_rate
-        if current.success_rate is not None and previous.success_rate is not None
-        else None
-    )
+    failures = current.errors + current.timeouts, previous.errors + previous.timeouts
     return Change(
         previous,
-        percent(current.executions, previous.executions),
-        points,
-        percent(current.average_ms, previous.average_ms),
+        _delta(
+            current.executions, previous.executions if previous.executions else None, better="up"
+        ),
+        _delta(current.success_rate, previous.success_rate, better="up", rate=True),
+        _delta(current.average_ms, previous.average_ms, better="down"),
+        _delta(*failures, better="down"),
     )

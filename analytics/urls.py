@@ -11,4 +11,5 @@ urlpatterns = [
     path("playbooks/<uuid:public_id>/executions.csv", views.playbook_csv, name="playbook-csv"),
     path("analytics/", views.explore, name="explore"),
     path("analytics/executions.csv", views.explore_csv, name="explore-csv"),
+    path("executions/<str:execution_id>/", views.execution_detail, name="execution"),
 ]

@@ -162,3 +162,52 @@ def _text_problem(value: Any, required: bool = False) -> str | None:
     if "\x00" in value:
         return "must not contain NUL characters"
     return None
+
+
+def describe(workflow) -> str:
+    """What a playbook does, in a sentence: "When utm_source is newsletter: replace the text of
+    .hero-title with “Welcome back!”."."""
+    triggers = [_trigger_phrase(trigger) for trigger in workflow.triggers]
+    joined = (" or " if workflow.trigger_match == "any" else " and ").join(triggers)
+    when = f"When {joined}" if triggers else "On every page view"
+    actions = [_action_phrase(action) for action in workflow.actions]
+    if not actions:
+        return f"{when}: nothing (it has no action)."
+    return f"{when}: {'; '.join(actions)}."
+
+
+def _trigger_phrase(trigger: dict) -> str:
+    kind = trigger.get("type")
+    if kind == "device":
+        return f"the visitor is on {' or '.join(trigger.get('devices', []))}"
+    if kind == "utm":
+        pairs = trigger.get("params", {}).items()
+        return " and ".join(f"{name} is {value}" for name, value in pairs)
+    if kind == "scroll_depth":
+        return f"the visitor has seen {trigger.get('percent')}% of the page"
+    if kind in ("url_path", "referrer"):
+        noun = "the path" if kind == "url_path" else "the referrer"
+        verb = {"equals": "is", "contains": "contains", "starts_with": "starts with"}
+        return f"{noun} {verb.get(trigger.get('match'), 'contains')} {trigger.get('value')}"
+    if kind == "time_on_page":
+        return f"the visitor has been on the page {trigger.get('seconds')} s"
+    if kind == "visitor":
+        return f"the visitor is {trigger.get('kind')}"
+    return str(kind)
+
+
+def _action_phrase(action: dict) -> str:
+    selector = action.get("selector", "")
+    text = f"“{action.get('text', '')}”"
+    phrases = {
+        "replace_text": f"replace the text of {selector} with {text}",
+        "set_attribute": f"set {action.get('attribute')} of {selector} to “{action.get('value')}”",
+        "add_class": f"add the class {action.get('className')} to {selector}",
+        "remove_class": f"remove the class {action.get('className')} from {selector}",
+        "set_style": f"set {action.get('property')} of {selector} to {action.get('value')}",
+        "hide": f"hide {selector}",
+        "show": f"show {selector}",
+        "insert_before": f"insert {text} before {selector}",
+        "insert_after": f"insert {text} after {selector}",
+    }
+    return phrases.get(action.get("type"), str(action.get("type")))

@@ -190,6 +190,19 @@ class Workflow(models.Model):
         if self.site_id and self.owner_id and self.site.owner_id != self.owner_id:
             raise ValidationError({"site": "The site must belong to the playbook's owner."})
 
+    @property
+    def selectors(self) -> set[str]:
+        return {action["selector"] for action in self.actions if action.get("selector")}
+
+    def sharing_selectors(self) -> list[tuple["Workflow", list[str]]]:
+        """The site's other active playbooks that change an element this one changes too (one
+        query): on a page where both run, the last one to apply wins."""
+        if self.status != self.Status.ACTIVE or not self.selectors:
+            return []
+        others = Workflow.objects.filter(site_id=self.site_id).active().exclude(pk=self.pk)
+        shared = [(other, sorted(self.selectors & other.selectors)) for other in others]
+        return [(other, selectors) for other, selectors in shared if selectors]
+
 
 class Profile(models.Model):
     """A marketer's preferences: the time zone dates and days are shown in."""

@@ -1,10 +1,13 @@
 import json
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from django.test import Client
+from django.utils import timezone
 
+from analytics.services import record_execution
 from workflows.models import Site, Workflow
 
 TRACK_URL = "/api/track-execution"
@@ -56,3 +59,22 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(0.1)
+
+
+def earlier_today() -> timedelta:
+    """How long ago 'a few minutes ago' is, kept within today even just after midnight."""
+    now = timezone.localtime()
+    return min(timedelta(minutes=5), (now - now.replace(hour=0, minute=0, second=0)) / 2)
+
+
+def run(workflow, *, ago=None, status="success", ms=100, device="desktop", **kw):
+    return record_execution(
+        owner=workflow.owner,
+        site=None,
+        workflow_id=workflow.public_id,
+        status=status,
+        execution_time_ms=ms,
+        device_type=device,
+        started_at=timezone.now() - (earlier_today() if ago is None else ago),
+        **kw,
+    )

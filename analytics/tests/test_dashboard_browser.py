@@ -54,13 +54,13 @@ def test_a_new_execution_shows_up_without_reloading(signed_in, live_server, alic
 
 def test_the_overview_counts_and_feed_update_live(signed_in, live_server, alice_workflow):
     page = signed_in
-    assert page.locator("#count-today").text_content() == "0"
+    assert page.locator("#count-period").text_content() == "0"
     page.evaluate("window.notReloaded = true")
 
     track(live_server, alice_workflow)
     track(live_server, alice_workflow)
 
-    expect(page.locator("#count-today")).to_have_text("2", timeout=15000)
+    expect(page.locator("#count-period")).to_have_text("2", timeout=15000)
     page.locator("#feed", has_text="Mobile CTA Optimization").wait_for()
     assert page.evaluate("window.notReloaded") is True
 

@@ -171,10 +171,11 @@ def test_days_with_hours_at_the_edges_equal_every_hour_summed(
             datetime.combine(first, datetime.min.time(), tzinfo=tz),
             datetime.combine(now.astimezone(tz).date(), datetime.min.time(), tzinfo=tz),
             "custom",
+            "the days before",
         )
     else:
         end_hour = now.replace(minute=0, second=0, microsecond=0)
-        period = Period(end_hour + timedelta(hours=1) - length, now, "range")
+        period = Period(end_hour + timedelta(hours=1) - length, now, "range", "the range before")
 
     def brute(hour_counts) -> Totals:
         n = sum(hour_counts)

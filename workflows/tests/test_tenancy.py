@@ -20,6 +20,9 @@ OWNED = {
     "delete": lambda w: reverse("workflows:delete", args=[w.public_id]),
     "site-edit": lambda w: reverse("workflows:site-edit", args=[w.site.public_id]),
     "site-rotate-key": lambda w: reverse("workflows:site-rotate-key", args=[w.site.public_id]),
+    "execution": lambda w: reverse(
+        "analytics:execution", args=[w.execution_records.get().execution_id]
+    ),
     "workflow-executions": lambda w: f"/api/workflows/{w.public_id}/executions/",
     "workflow-detail": lambda w: f"/api/workflows/{w.public_id}/",
     "site-detail": lambda w: f"/api/sites/{w.site.public_id}/",
