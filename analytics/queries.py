@@ -383,7 +383,8 @@ class Breakdown:
     name: str  # the history filter it sets
     label: str
     items: list[tuple[str, int]]
-    sample: int  # how many of the period's newest executions it counts
+    counted: int  # how many of the period's newest executions it counts
+    partial: bool  # the period has more executions than it counts
 
 
 def breakdowns(executions: QuerySet[Execution], sample: int = BREAKDOWN_SAMPLE) -> list[Breakdown]:
@@ -395,7 +396,7 @@ def breakdowns(executions: QuerySet[Execution], sample: int = BREAKDOWN_SAMPLE) 
     found = []
     for name, (label, value_of) in BREAKDOWNS.items():
         counts = Counter(value_of(url, trigger) for url, trigger in rows)
-        found.append(Breakdown(name, label, counts.most_common(8), len(rows)))
+        found.append(Breakdown(name, label, counts.most_common(8), len(rows), len(rows) == sample))
     return found
 
 

@@ -73,16 +73,25 @@ MEASURE = """
 import html, re, statistics, time
 from django.test import Client
 from django.contrib.auth import get_user_model
+from analytics.models import Execution
 from workflows.models import Workflow
 client = Client()
 client.force_login(get_user_model().objects.get(username="bench"))
 busiest = Workflow.objects.order_by("-executions").first()
+newest = Execution.objects.order_by("-executed_at").first()
 pages = {
     "overview": "/",
+    "overview 24 h": "/?range=24h",
     "playbooks": "/playbooks/",
+    "playbooks by success, lowest first": "/playbooks/?sort=success&order=asc",
     "playbook detail": f"/playbooks/{busiest.public_id}/",
+    "playbook detail 48 h": f"/playbooks/{busiest.public_id}/?range=48h",
     "analytics 7 d": "/analytics/?range=7d",
     "analytics 30 d": "/analytics/?range=30d",
+    "analytics 90 d": "/analytics/?range=90d",
+    "analytics 30 d, errors on mobile": "/analytics/?range=30d&status=error&device=mobile",
+    "analytics 90 d, a path no run has": "/analytics/?range=90d&path=/nowhere",
+    "one execution": f"/executions/{newest.execution_id}/",
     "overview poll, nothing new": None,
 }
 overview = client.get("/").content.decode()

@@ -10,6 +10,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from workflows.selectors import selector_problem
+
 MAX_TRIGGERS = 20
 MAX_ACTIONS = 50
 # Executions in one tracking request.
@@ -20,28 +22,30 @@ DEVICE_TYPES = ("desktop", "mobile", "tablet")
 TEXT_MATCHES = ("equals", "contains", "starts_with")
 VISITOR_KINDS = ("new", "returning")
 
-# type -> {field: kind}; a kind is "text", "percent", "seconds", a tuple of choices,
-# or "utm" (an object of utm_* keys).
+# type -> {field: kind}; a kind is a tuple of choices or one of the kinds `field_problem`
+# knows: "selector", "content" (text shown to visitors), "pattern" (text looked for), "text",
+# "percent", "seconds", "devices", "utm" (an object of utm_* keys), "attribute", "class",
+# "css_property".
 TRIGGER_FIELDS: dict[str, dict[str, Any]] = {
     "device": {"devices": "devices"},
     "utm": {"params": "utm"},
     "scroll_depth": {"percent": "percent"},
-    "url_path": {"match": TEXT_MATCHES, "value": "text"},
-    "referrer": {"match": TEXT_MATCHES, "value": "text"},
+    "url_path": {"match": TEXT_MATCHES, "value": "pattern"},
+    "referrer": {"match": TEXT_MATCHES, "value": "pattern"},
     "time_on_page": {"seconds": "seconds"},
     "visitor": {"kind": VISITOR_KINDS},
 }
 
 ACTION_FIELDS: dict[str, dict[str, Any]] = {
-    "replace_text": {"selector": "selector", "text": "text"},
+    "replace_text": {"selector": "selector", "text": "content"},
     "set_attribute": {"selector": "selector", "attribute": "attribute", "value": "text"},
     "add_class": {"selector": "selector", "className": "class"},
     "remove_class": {"selector": "selector", "className": "class"},
     "set_style": {"selector": "selector", "property": "css_property", "value": "text"},
     "hide": {"selector": "selector"},
     "show": {"selector": "selector"},
-    "insert_before": {"selector": "selector", "text": "text"},
-    "insert_after": {"selector": "selector", "text": "text"},
+    "insert_before": {"selector": "selector", "text": "content"},
+    "insert_after": {"selector": "selector", "text": "content"},
 }
 
 # What an execution's `triggerName` says for each trigger (the spec's "UTM Parameters").
@@ -81,8 +85,13 @@ def validate_triggers(value: Any) -> None:
     _validate_items(value, "trigger", TRIGGER_FIELDS, MAX_TRIGGERS)
 
 
+NO_ACTION = "Add at least one action: a playbook without one changes nothing."
+
+
 def validate_actions(value: Any) -> None:
     _validate_items(value, "action", ACTION_FIELDS, MAX_ACTIONS)
+    if not value:
+        raise ValidationError(NO_ACTION)
 
 
 def _validate_items(value: Any, noun: str, fields_by_type: dict, limit: int) -> None:
@@ -104,63 +113,71 @@ def _validate_items(value: Any, noun: str, fields_by_type: dict, limit: int) -> 
             raise ValidationError(f"{where}: unexpected field(s) {', '.join(sorted(unknown))}.")
         for field, field_kind in expected.items():
             if field not in item:
-                raise ValidationError(f"{where} ({kind}): {field} is required.")
-            problem = _field_problem(item[field], field_kind)
+                raise ValidationError(f"{where} ({kind}), {field}: this field is required.")
+            problem = field_problem(item[field], field_kind)
             if problem:
-                raise ValidationError(f"{where} ({kind}): {field} {problem}.")
+                raise ValidationError(f"{where} ({kind}), {field}: {problem}")
 
 
-def _field_problem(value: Any, kind: Any) -> str | None:
+def field_problem(value: Any, kind: Any) -> str | None:
+    """What is wrong with one field of a trigger or action, as a sentence a marketer can act on
+    (the forms show it under the field); None when nothing is."""
     if isinstance(kind, tuple):
-        return None if value in kind else f"must be one of {', '.join(kind)}"
+        return None if value in kind else f"Choose one of {', '.join(kind)}."
     if kind == "percent":
         return _number_problem(value, 0, 100)
     if kind == "seconds":
         return _number_problem(value, 0, 3600)
     if kind == "devices":
         if not isinstance(value, list) or not value or not set(value) <= set(DEVICE_TYPES):
-            return f"must be a non-empty list of {', '.join(DEVICE_TYPES)}"
+            return f"Choose at least one device: {', '.join(DEVICE_TYPES)}."
         return None
     if kind == "utm":
         if not isinstance(value, dict) or not value or not set(value) <= set(UTM_KEYS):
-            return f"must map one or more of {', '.join(UTM_KEYS)} to a value"
+            return f"Fill in at least one UTM value ({', '.join(UTM_KEYS)})."
         return next(
-            (f"{key} {problem}" for key, v in value.items() if (problem := _text_problem(v))),
+            (f"{key}: {problem}" for key, v in value.items() if (problem := _text_problem(v))),
             None,
         )
-    if kind == "attribute":
-        problem = _text_problem(value, required=True)
-        if problem:
-            return problem
-        if value.strip().lower() not in SETTABLE_ATTRIBUTES:
-            allowed = ", ".join(SETTABLE_ATTRIBUTES)
-            return f"{value!r} cannot be set by a playbook (it may set {allowed})"
-        return None
-    if kind in ("class", "css_property"):
-        problem = _text_problem(value, required=True)
-        if problem:
-            return problem
-        return "must be a single name without spaces" if any(c.isspace() for c in value) else None
-    return _text_problem(value, required=kind == "selector")
-
-
-def _number_problem(value: Any, low: int, high: int) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return "must be a number"
-    if not low <= value <= high:
-        return f"must be between {low} and {high}"
+    required = REQUIRED_TEXT.get(kind)
+    problem = _text_problem(value, required)
+    if problem or not value:
+        return problem
+    if kind == "selector":
+        return selector_problem(value)
+    if kind == "attribute" and value.strip().lower() not in SETTABLE_ATTRIBUTES:
+        return f"A playbook cannot set “{value}”: it may set {', '.join(SETTABLE_ATTRIBUTES)}."
+    if kind in ("class", "css_property") and any(c.isspace() for c in value):
+        return "Enter one name, without spaces."
     return None
 
 
-def _text_problem(value: Any, required: bool = False) -> str | None:
+# The text fields that must not be blank, and what to ask for when they are.
+REQUIRED_TEXT = {
+    "selector": "Enter a CSS selector, like .hero-title.",
+    "content": "Enter the text to show.",
+    "pattern": "Enter the text to look for.",
+    "attribute": "Choose the attribute to set.",
+    "class": "Enter a class name.",
+    "css_property": "Enter a CSS property, like color.",
+}
+
+
+def _number_problem(value: Any, low: int, high: int) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        return f"Enter a number from {low} to {high}."
+    return None
+
+
+def _text_problem(value: Any, required: str | None = None) -> str | None:
     if not isinstance(value, str):
-        return "must be text"
+        return "Enter text."
     if required and not value.strip():
-        return "must not be empty"
+        return required
     if len(value) > MAX_TEXT:
-        return f"must be at most {MAX_TEXT} characters"
+        return f"Use at most {MAX_TEXT} characters."
     if "\x00" in value:
-        return "must not contain NUL characters"
+        return "Remove the NUL character (an invisible control character)."
     return None
 
 

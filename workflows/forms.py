@@ -11,13 +11,14 @@ from workflows.definitions import (
     ACTION_FIELDS,
     ACTION_LABELS,
     DEVICE_TYPES,
+    NO_ACTION,
+    SETTABLE_ATTRIBUTES,
     TEXT_MATCHES,
     TRIGGER_FIELDS,
     TRIGGER_LABELS,
     UTM_KEYS,
     VISITOR_KINDS,
-    validate_actions,
-    validate_triggers,
+    field_problem,
 )
 from workflows.models import Profile, Site, Workflow, normalize_origin
 
@@ -25,6 +26,10 @@ MATCH_CHOICES = [(match, match.replace("_", " ").capitalize()) for match in TEXT
 
 
 class PlaybookForm(forms.ModelForm):
+    every_page_view = forms.BooleanField(
+        required=False, label="No trigger: run on every page view of the site"
+    )
+
     class Meta:
         model = Workflow
         fields = ["name", "site", "status", "trigger_match"]
@@ -34,6 +39,22 @@ class PlaybookForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["site"].queryset = Site.objects.for_user(user)
         self.fields["site"].empty_label = None
+        self.fields["every_page_view"].initial = bool(
+            self.instance.pk and not self.instance.triggers
+        )
+
+    def confirm_triggers(self, triggers: list[dict[str, Any]]) -> bool:
+        """A playbook without a trigger changes every page view: only when that was chosen."""
+        every_page_view = self.cleaned_data["every_page_view"]
+        if not triggers and not every_page_view:
+            self.add_error(
+                "every_page_view", "Add a trigger, or tick this box to run on every page view."
+            )
+        elif triggers and every_page_view:
+            self.add_error(
+                "every_page_view", "Untick this box, or remove the triggers: it cannot be both."
+            )
+        return not self.errors
 
 
 def step_type_field(labels: dict[str, str], label: str) -> forms.ChoiceField:
@@ -47,10 +68,10 @@ def step_type_field(labels: dict[str, str], label: str) -> forms.ChoiceField:
 
 
 class StepForm(forms.Form):
-    """One trigger or action: a type and the fields that type uses; a blank type is no step."""
+    """One trigger or action: a type and the fields that type uses; a blank type is no step.
+    Each problem is shown under its field, in the words of `field_problem`."""
 
     kinds: dict[str, dict[str, Any]] = {}
-    validate = staticmethod(lambda items: None)
 
     def definition(self) -> dict[str, Any] | None:
         kind = self.cleaned_data.get("type")
@@ -64,16 +85,16 @@ class StepForm(forms.Form):
     def _value(self, name: str) -> Any:
         return self.cleaned_data.get(name)
 
+    def _form_field(self, name: str) -> str:
+        return name
+
     def clean(self) -> dict:
         data = super().clean()
         item = self.definition() if not self.errors else None
-        if item is not None:
-            try:
-                self.validate([item])
-            except ValidationError as error:
-                # "Trigger 1 (utm): ..." names the position in a one-item list: drop it.
-                message = error.messages[0].split(": ", 1)[-1]
-                raise ValidationError(message[:1].upper() + message[1:]) from None
+        for name, kind in self.kinds[item["type"]].items() if item else ():
+            problem = field_problem(item[name], kind)
+            if problem and self._form_field(name) not in self.errors:
+                self.add_error(self._form_field(name), problem)
         return data
 
     @classmethod
@@ -83,7 +104,6 @@ class StepForm(forms.Form):
 
 class TriggerForm(StepForm):
     kinds = TRIGGER_FIELDS
-    validate = staticmethod(validate_triggers)
 
     type = step_type_field(TRIGGER_LABELS, "Trigger")
     devices = forms.MultipleChoiceField(
@@ -109,6 +129,9 @@ class TriggerForm(StepForm):
             return {key: self.cleaned_data[key] for key in UTM_KEYS if self.cleaned_data.get(key)}
         return self.cleaned_data.get(name)
 
+    def _form_field(self, name: str) -> str:
+        return "utm_source" if name == "params" else name
+
     @classmethod
     def initial_from(cls, item: dict[str, Any]) -> dict[str, Any]:
         return {**{k: v for k, v in item.items() if k != "params"}, **item.get("params", {})}
@@ -116,12 +139,15 @@ class TriggerForm(StepForm):
 
 class ActionForm(StepForm):
     kinds = ACTION_FIELDS
-    validate = staticmethod(validate_actions)
 
     type = step_type_field(ACTION_LABELS, "Action")
     selector = forms.CharField(required=False, max_length=1000, label="CSS selector")
     text = forms.CharField(required=False, max_length=1000, label="Text")
-    attribute = forms.CharField(required=False, max_length=100, label="Attribute")
+    attribute = forms.ChoiceField(
+        choices=[("", "—"), *((name, name) for name in SETTABLE_ATTRIBUTES)],
+        required=False,
+        label="Attribute",
+    )
     property = forms.CharField(required=False, max_length=100, label="CSS property")
     className = forms.CharField(required=False, max_length=100, label="Class")
     value = forms.CharField(required=False, max_length=1000, label="Value")
@@ -132,7 +158,17 @@ class ActionForm(StepForm):
 
 
 TriggerFormSet = forms.formset_factory(TriggerForm, extra=1, can_delete=True, max_num=20)
-ActionFormSet = forms.formset_factory(ActionForm, extra=1, can_delete=True, max_num=50)
+
+
+class BaseActionFormSet(forms.BaseFormSet):
+    def clean(self) -> None:
+        if not any(self.errors) and not definitions(self):
+            raise ValidationError(NO_ACTION)
+
+
+ActionFormSet = forms.formset_factory(
+    ActionForm, formset=BaseActionFormSet, extra=1, can_delete=True, max_num=50
+)
 
 
 def step_formset(formset_class, data, items: list[dict], prefix: str):

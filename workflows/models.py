@@ -156,7 +156,7 @@ class Workflow(models.Model):
     status = models.CharField(max_length=10, choices=Status, default=Status.ACTIVE)
     trigger_match = models.CharField(max_length=3, choices=TriggerMatch, default=TriggerMatch.ALL)
     triggers = models.JSONField(default=list, blank=True, validators=[validate_triggers])
-    actions = models.JSONField(default=list, blank=True, validators=[validate_actions])
+    actions = models.JSONField(default=list, validators=[validate_actions])
     # Lifetime counter, raised with F() by analytics.services.record_execution only.
     executions = models.PositiveBigIntegerField(default=0, editable=False)
     last_run = models.DateTimeField(null=True, blank=True, editable=False)

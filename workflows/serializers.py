@@ -79,6 +79,7 @@ class WorkflowSerializer(serializers.ModelSerializer):
             "updatedAt",
         ]
         read_only_fields = ["executions"]
+        extra_kwargs = {"actions": {"required": True}}
 
     def get_fields(self) -> dict:
         fields = super().get_fields()

@@ -58,12 +58,22 @@ def _playbook_form(request: HttpRequest, workflow: Workflow) -> HttpResponse:
     form = PlaybookForm(data, instance=workflow, user=request.user)
     triggers = step_formset(TriggerFormSet, data, workflow.triggers, "triggers")
     actions = step_formset(ActionFormSet, data, workflow.actions, "actions")
-    if data is not None and form.is_valid() and triggers.is_valid() and actions.is_valid():
+    if (
+        data is not None
+        and all([form.is_valid(), triggers.is_valid(), actions.is_valid()])
+        and form.confirm_triggers(definitions(triggers))
+    ):
         workflow = form.save(commit=False)
         workflow.triggers = definitions(triggers)
         workflow.actions = definitions(actions)
         workflow.save()
         messages.success(request, f"Saved “{workflow.name}”.")
+        for other, selectors in workflow.sharing_selectors():
+            messages.warning(
+                request,
+                f"“{other.name}” also changes {', '.join(selectors)} on this site: where both "
+                "run, the one that applies last wins.",
+            )
         if "add_step" in request.POST:
             return redirect("workflows:edit", workflow.public_id)
         return redirect("analytics:playbook", workflow.public_id)
@@ -194,9 +204,12 @@ class RateLimitedLoginView(auth_views.LoginView):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def site_rotate_key(request: HttpRequest, public_id) -> HttpResponse:
+    """Ask first (GET), then rotate (POST): the old key stops working at once."""
     site = get_site_for_user(request.user, public_id)
+    if request.method == "GET":
+        return render(request, "workflows/site_confirm_rotate_key.html", {"site": site})
     site.site_key = new_site_key()
     site.save(update_fields=["site_key"])
     messages.success(

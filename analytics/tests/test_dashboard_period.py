@@ -195,3 +195,17 @@ def test_the_period_of_custom_days_is_dated_in_the_users_time_zone(client, alice
 
     assert str(period.start.tzinfo) == "Pacific/Kiritimati"
     assert period.end - period.start == timedelta(days=1)
+
+
+def test_a_breakdown_says_when_it_counts_only_the_newest_runs(alice_workflow):
+    from analytics.queries import breakdowns
+
+    for path in ("/a", "/b", "/b"):
+        run(alice_workflow, page_url=f"https://shop.example{path}")
+    executions = Execution.objects.filter(workflow=alice_workflow)
+
+    whole = {b.name: b for b in breakdowns(executions, sample=5)}["path"]
+    newest = {b.name: b for b in breakdowns(executions, sample=2)}["path"]
+
+    assert (whole.items, whole.counted, whole.partial) == ([("/b", 2), ("/a", 1)], 3, False)
+    assert (newest.counted, newest.partial) == (2, True)

@@ -72,6 +72,7 @@ def test_counters_and_owner_in_the_body_are_ignored(as_alice, alice, alice_site,
         {
             "name": "Sneaky",
             "site": str(alice_site.public_id),
+            "actions": [{"type": "hide", "selector": ".popup"}],
             "executions": 10**6,
             "lastRun": "2030-01-01T00:00:00Z",
             "owner": charlie.pk,
@@ -110,8 +111,31 @@ def test_invalid_triggers_and_actions_are_refused_with_clear_messages(as_alice, 
 
     assert response.status_code == 400
     errors = response.json()
-    assert errors["triggers"] == ["Trigger 1 (scroll_depth): percent must be between 0 and 100."]
+    assert errors["triggers"] == [
+        "Trigger 1 (scroll_depth), percent: Enter a number from 0 to 100."
+    ]
     assert "Action 1: unknown type 'explode'" in errors["actions"][0]
+
+
+@pytest.mark.parametrize(
+    ("actions", "message"),
+    [
+        (None, "This field is required."),
+        ([], "Add at least one action: a playbook without one changes nothing."),
+        ([{"type": "hide", "selector": "h1::before"}], "Pseudo-elements such as ::before"),
+        ([{"type": "replace_text", "selector": "h1", "text": ""}], "Enter the text to show."),
+    ],
+)
+def test_a_workflow_needs_an_action_that_can_work(as_alice, alice_site, actions, message):
+    body = {"name": "Empty", "site": str(alice_site.public_id), "triggers": []}
+    if actions is not None:
+        body["actions"] = actions
+
+    response = as_alice.post("/api/workflows/", body, format="json")
+
+    assert response.status_code == 400
+    assert message in response.json()["actions"][0]
+    assert not Workflow.objects.filter(name="Empty").exists()
 
 
 def test_i_can_pause_rename_and_delete_my_workflow(as_alice, alice_workflow):

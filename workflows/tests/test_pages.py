@@ -9,12 +9,6 @@ from workflows.models import Profile, Site, Workflow
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def as_alice(client, alice):
-    client.force_login(alice)
-    return client
-
-
 def step_data(prefix: str, steps: list[dict]) -> dict:
     data = {
         f"{prefix}-TOTAL_FORMS": str(len(steps)),
@@ -69,19 +63,102 @@ def test_a_playbook_is_created_from_structured_fields(as_alice, alice, alice_sit
     ]
 
 
-def test_bad_steps_are_refused_with_a_message_on_the_row(as_alice, alice_site):
+def test_each_problem_is_shown_under_its_field_in_plain_words(as_alice, alice_site):
     data = playbook_post(
         alice_site,
-        [{"type": "scroll_depth", "percent": "150"}],
-        [{"type": "set_attribute", "selector": "a", "attribute": "onclick", "value": "x"}],
+        [{"type": "scroll_depth", "percent": "150"}, {"type": "utm"}],
+        [
+            {"type": "replace_text", "selector": ".hero-title", "text": ""},
+            {"type": "hide", "selector": "<<<not a selector"},
+            {"type": "set_attribute", "selector": "a", "attribute": "onclick", "value": "x"},
+        ],
     )
 
     response = as_alice.post("/playbooks/new/", data)
 
+    triggers, actions = response.context["triggers"], response.context["actions"]
     assert response.status_code == 200
-    assert b"Percent must be between 0 and 100." in response.content
-    assert b"cannot be set by a playbook" in response.content
+    assert triggers.errors == [
+        {"percent": ["Enter a number from 0 to 100."]},
+        {"utm_source": ["Fill in at least one UTM value (utm_source, utm_medium, utm_campaign, "
+                        "utm_term, utm_content)."]},
+    ]  # fmt: skip
+    assert actions.errors[0] == {"text": ["Enter the text to show."]}
+    assert actions.errors[1] == {"selector": ["“<” cannot start a selector."]}
+    assert list(actions.errors[2]) == ["attribute"]
+    assert b'<span class="errorlist" role="alert">Enter the text to show.</span></label>' in (
+        response.content
+    )
     assert not Workflow.objects.exists()
+
+
+def test_a_playbook_needs_an_action_and_a_trigger_or_an_explicit_every_page_view(
+    as_alice, alice_site
+):
+    nothing = as_alice.post("/playbooks/new/", playbook_post(alice_site, [], []))
+    no_trigger = playbook_post(alice_site, [], [{"type": "hide", "selector": ".popup"}])
+    unconfirmed = as_alice.post("/playbooks/new/", no_trigger)
+    both = playbook_post(
+        alice_site,
+        [{"type": "device", "devices": ["mobile"]}],
+        [{"type": "hide", "selector": ".popup"}],
+        every_page_view="on",
+    )
+    contradictory = as_alice.post("/playbooks/new/", both)
+
+    assert nothing.context["actions"].non_form_errors() == [
+        "Add at least one action: a playbook without one changes nothing."
+    ]
+    assert unconfirmed.context["form"].errors == {
+        "every_page_view": ["Add a trigger, or tick this box to run on every page view."]
+    }
+    assert "every_page_view" in contradictory.context["form"].errors
+    assert not Workflow.objects.exists()
+
+    confirmed = as_alice.post("/playbooks/new/", {**no_trigger, "every_page_view": "on"})
+
+    workflow = Workflow.objects.get()
+    assert confirmed.status_code == 302
+    assert workflow.triggers == []
+    edit = as_alice.get(f"/playbooks/{workflow.public_id}/edit/")
+    assert edit.context["form"]["every_page_view"].value() is True
+
+
+def test_saving_warns_when_another_active_playbook_changes_the_same_element(
+    as_alice, alice_site, alice_workflow
+):
+    data = playbook_post(
+        alice_site,
+        [{"type": "device", "devices": ["desktop"]}],
+        [{"type": "replace_text", "selector": ".cta", "text": "Click here"}],
+    )
+    paused = {**data, "name": "Paused one", "status": "paused"}
+
+    response = as_alice.post("/playbooks/new/", data, follow=True)
+    quiet = as_alice.post("/playbooks/new/", paused, follow=True)
+
+    warnings = [str(m) for m in response.context["messages"] if m.level_tag == "warning"]
+    assert warnings == [
+        "“Mobile CTA Optimization” also changes .cta on this site: where both run, the one that "
+        "applies last wins."
+    ]
+    assert b"also changes .cta" in response.content
+    assert not [m for m in quiet.context["messages"] if m.level_tag == "warning"]
+
+
+def test_rotating_a_key_asks_for_confirmation_first(as_alice, alice_site):
+    old_key = alice_site.site_key
+    sites = as_alice.get("/sites/")
+    confirm = as_alice.get(f"/sites/{alice_site.public_id}/rotate-key/")
+    alice_site.refresh_from_db()
+    assert alice_site.site_key == old_key
+    assert f'href="/sites/{alice_site.public_id}/rotate-key/"'.encode() in sites.content
+    assert b"stops working at once" in confirm.content
+
+    as_alice.post(f"/sites/{alice_site.public_id}/rotate-key/")
+
+    alice_site.refresh_from_db()
+    assert alice_site.site_key != old_key
 
 
 def test_the_edit_form_shows_the_saved_steps(as_alice, alice_workflow):
