@@ -30,6 +30,12 @@ PLAYBOOKS = [
             {"type": "add_class", "selector": ".hero", "className": "hero--campaign"},
         ],
         "trigger_name": "UTM Parameters",
+        "pages": [
+            "https://example.com/?utm_source=newsletter&utm_campaign=spring-sale",
+            "https://example.com/pricing?utm_source=newsletter&utm_campaign=spring-sale",
+            "https://example.com/blog?utm_source=newsletter&utm_campaign=april-digest",
+        ],
+        "devices": ["desktop", "desktop", "mobile", "tablet"],
     },
     {
         "name": "Mobile CTA Optimization",
@@ -40,6 +46,12 @@ PLAYBOOKS = [
             {"type": "set_style", "selector": ".cta", "property": "font-size", "value": "1.25rem"},
         ],
         "trigger_name": "Device Type",
+        "pages": [
+            "https://example.com/",
+            "https://example.com/?utm_source=google&utm_campaign=brand",
+            "https://example.com/pricing",
+        ],
+        "devices": ["mobile"],
     },
     {
         "name": "Pricing nudge on scroll",
@@ -50,6 +62,11 @@ PLAYBOOKS = [
             {"type": "insert_after", "selector": ".pricing-title", "text": "Save 20% this week"},
         ],
         "trigger_name": "Scroll Depth",
+        "pages": [
+            "https://example.com/pricing",
+            "https://example.com/pricing?utm_source=google&utm_campaign=brand",
+        ],
+        "devices": ["desktop", "desktop", "mobile", "tablet"],
     },
 ]
 
@@ -129,15 +146,9 @@ class Command(BaseCommand):
                 workflow_id=workflow.public_id,
                 status="error" if failed else "success",
                 execution_time_ms=sum(timings) + rng.randint(1, 30),
-                page_url=rng.choice(
-                    [
-                        "https://example.com/",
-                        "https://example.com/pricing",
-                        "https://example.com/blog",
-                    ]
-                ),
+                page_url=rng.choice(spec["pages"]),
                 session_id=f"demo-{rng.randrange(10**9)}",
-                device_type=rng.choice(["desktop", "desktop", "mobile", "tablet"]),
+                device_type=rng.choice(spec["devices"]),
                 trigger_name=spec["trigger_name"],
                 started_at=now - timedelta(seconds=rng.randint(60, 30 * 24 * 3600)),
                 actions=[
