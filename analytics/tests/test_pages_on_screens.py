@@ -86,17 +86,17 @@ def sign_in(page, base_url: str) -> None:
     page.wait_for_url(f"{base_url}/")
 
 
-def every_page(page, base_url: str):
-    """Yield (name, page) on each page, signed out first, then signed in as the demo user."""
+def visit_every_page(page, base_url: str):
+    """Open each page in turn, signed out first, then as the demo user; yield its name."""
     pages = signed_out_pages()
     for name, path in pages.items():
         page.goto(base_url + path)
-        yield name, page
+        yield name
     sign_in(page, base_url)
     for name, path in signed_in_pages().items():
         response = page.goto(base_url + path)
         assert response.ok, f"{name}: {response.status}"
-        yield name, page
+        yield name
 
 
 def sideways_scroll(page) -> int:
@@ -130,7 +130,7 @@ def serious_axe_violations(page) -> list[str]:
 def test_every_page_fits_a_phone_without_sideways_scroll(demo, open_page):
     page = open_page(PHONE)
     too_wide = {}
-    for name, page in every_page(page, demo.url):
+    for name in visit_every_page(page, demo.url):
         for width in PHONES:
             page.set_viewport_size({"width": width, "height": 900})
             if overflow := sideways_scroll(page):
@@ -141,7 +141,7 @@ def test_every_page_fits_a_phone_without_sideways_scroll(demo, open_page):
 def test_chart_text_is_readable_on_a_phone(demo, open_page):
     page = open_page(PHONE)
     charts, too_small = 0, {}
-    for name, page in every_page(page, demo.url):
+    for name in visit_every_page(page, demo.url):
         smallest = smallest_chart_text(page)
         if smallest is not None:
             charts += 1
@@ -156,7 +156,7 @@ def test_chart_text_is_readable_on_a_phone(demo, open_page):
 def test_no_page_has_a_serious_accessibility_violation(demo, open_page, width):
     page = open_page(width)
     found, checked = {}, 0
-    for name, page in every_page(page, demo.url):
+    for name in visit_every_page(page, demo.url):
         if os.environ.get("SCREENSHOTS"):
             page.screenshot(path=SCREENSHOTS / f"{name}-{width}.png", full_page=True)
         checked += 1
