@@ -32,6 +32,8 @@ class QueryDeadline:
         self.pid = None
 
     def __call__(self, execute, sql, params, many, context):
+        if self.seconds <= 0:  # no deadline, as statement_timeout = 0 means in PostgreSQL
+            return execute(sql, params, many, context)
         token = object()
         with self.lock:
             self.waiting[token] = (time.monotonic() + self.seconds, context["connection"])
