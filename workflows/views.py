@@ -58,11 +58,7 @@ def _playbook_form(request: HttpRequest, workflow: Workflow) -> HttpResponse:
     form = PlaybookForm(data, instance=workflow, user=request.user)
     triggers = step_formset(TriggerFormSet, data, workflow.triggers, "triggers")
     actions = step_formset(ActionFormSet, data, workflow.actions, "actions")
-    if (
-        data is not None
-        and all([form.is_valid(), triggers.is_valid(), actions.is_valid()])
-        and form.confirm_triggers(definitions(triggers))
-    ):
+    if data is not None and _every_part_valid(form, triggers, actions):
         workflow = form.save(commit=False)
         workflow.triggers = definitions(triggers)
         workflow.actions = definitions(actions)
@@ -79,6 +75,14 @@ def _playbook_form(request: HttpRequest, workflow: Workflow) -> HttpResponse:
         return redirect("analytics:playbook", workflow.public_id)
     context = {"form": form, "triggers": triggers, "actions": actions, "workflow": workflow}
     return render(request, "workflows/playbook_form.html", context)
+
+
+def _every_part_valid(form: PlaybookForm, triggers, actions) -> bool:
+    """Check every part, so that the page shows every problem at once."""
+    valid = all([form.is_valid(), triggers.is_valid(), actions.is_valid()])
+    if triggers.is_valid():
+        valid = form.confirm_triggers(definitions(triggers)) and valid
+    return valid
 
 
 @login_required

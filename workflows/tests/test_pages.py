@@ -96,6 +96,9 @@ def test_a_playbook_needs_an_action_and_a_trigger_or_an_explicit_every_page_view
     as_alice, alice_site
 ):
     nothing = as_alice.post("/playbooks/new/", playbook_post(alice_site, [], []))
+    nothing_and_no_name = playbook_post(alice_site, [], [])
+    nothing_and_no_name["name"] = ""
+    every_problem = as_alice.post("/playbooks/new/", nothing_and_no_name)
     no_trigger = playbook_post(alice_site, [], [{"type": "hide", "selector": ".popup"}])
     unconfirmed = as_alice.post("/playbooks/new/", no_trigger)
     both = playbook_post(
@@ -113,6 +116,9 @@ def test_a_playbook_needs_an_action_and_a_trigger_or_an_explicit_every_page_view
         "every_page_view": ["Add a trigger, or tick this box to run on every page view."]
     }
     assert "every_page_view" in contradictory.context["form"].errors
+    # Every problem at once, not one after the other.
+    assert set(every_problem.context["form"].errors) == {"name", "every_page_view"}
+    assert every_problem.context["actions"].non_form_errors()
     assert not Workflow.objects.exists()
 
     confirmed = as_alice.post("/playbooks/new/", {**no_trigger, "every_page_view": "on"})
