@@ -387,9 +387,10 @@ class Breakdown:
     partial: bool  # the period has more executions than it counts
 
 
-def breakdowns(executions: QuerySet[Execution], sample: int = BREAKDOWN_SAMPLE) -> list[Breakdown]:
-    """Page, UTM source and campaign, and trigger of the newest `sample` executions (one indexed
-    query): every execution of the period when it has fewer."""
+def breakdowns(executions: QuerySet[Execution], sample: int | None = None) -> list[Breakdown]:
+    """Page, UTM source and campaign, and trigger of the newest `sample` (BREAKDOWN_SAMPLE)
+    executions (one indexed query): every execution of the period when it has fewer."""
+    sample = sample or BREAKDOWN_SAMPLE
     rows = list(
         executions.order_by("-executed_at").values_list("page_url", "trigger_name")[:sample]
     )
@@ -441,6 +442,11 @@ def filter_executions(
 ) -> QuerySet[Execution]:
     """The period's executions, filtered by the validated HistoryFilterForm's cleaned data."""
     executions = executions.filter(executed_at__gte=period.start, executed_at__lt=period.end)
+    if any(filters.get(name) for name in BREAKDOWNS):
+        # A breakdown's value is looked for among the runs the breakdowns count, so that a
+        # click shows the runs it counted, and a rare value never scans a whole long period.
+        counted = executions.order_by("-executed_at").values("pk")[:BREAKDOWN_SAMPLE]
+        executions = executions.filter(pk__in=counted)
     if filters.get("status"):
         executions = executions.filter(status=filters["status"])
     if filters.get("device"):

@@ -306,6 +306,7 @@ def _history(request: HttpRequest, executions, period: queries.Period) -> dict:
         "page_number": number,
         "previous_page": link(number - 1) if number > 1 else None,
         "next_page": link(number + 1) if len(rows) > HISTORY_PAGE else None,
+        "narrowed_by_breakdown": any(filters.get(name) for name in queries.BREAKDOWNS),
     }
 
 

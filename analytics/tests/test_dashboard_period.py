@@ -209,3 +209,25 @@ def test_a_breakdown_says_when_it_counts_only_the_newest_runs(alice_workflow):
 
     assert (whole.items, whole.counted, whole.partial) == ([("/b", 2), ("/a", 1)], 3, False)
     assert (newest.counted, newest.partial) == (2, True)
+
+
+def test_a_breakdown_click_shows_the_runs_the_breakdown_counted(
+    as_alice, alice_workflow, monkeypatch
+):
+    monkeypatch.setattr("analytics.queries.BREAKDOWN_SAMPLE", 2)
+    run(alice_workflow, page_url="https://shop.example/old", ago=timedelta(hours=3))
+    run(alice_workflow, page_url="https://shop.example/new", ago=timedelta(hours=2))
+    run(alice_workflow, page_url="https://shop.example/new", ago=timedelta(hours=1))
+
+    page = as_alice.get("/analytics/").context
+    by_page = next(items for breakdown, items in page["breakdowns"] if breakdown.name == "path")
+    older = as_alice.get("/analytics/?path=/old")
+    newer = as_alice.get("/analytics/?path=/new")
+    csv_response = as_alice.get("/analytics/executions.csv?path=/new")
+    csv_rows = b"".join(csv_response.streaming_content).decode().splitlines()
+
+    assert [item.label for item in by_page] == ["/new"]  # the oldest run is not counted...
+    assert older.context["history"] == []  # ...and not shown by a click on its page
+    assert len(newer.context["history"]) == 2
+    assert "among the period's newest 2 runs" in newer.content.decode()
+    assert len(csv_rows) == 1 + 2
