@@ -3,6 +3,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.utils.decorators import method_decorator
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
@@ -15,6 +16,7 @@ from rest_framework.views import exception_handler
 from analytics.authentication import OriginNotAllowed, SiteKeyAuthentication
 from analytics.models import Execution
 from analytics.parsers import PlainTextJSONParser, TrackingJSONParser
+from analytics.queries import planned_for_their_values
 from analytics.ratelimits import tracking_retry_after
 from analytics.serializers import (
     ExecutionSerializer,
@@ -254,6 +256,10 @@ class WorkflowExecutionList(generics.ListAPIView):
     """A playbook's execution history, newest first."""
 
     serializer_class = ExecutionSerializer
+
+    @method_decorator(planned_for_their_values())
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # drf-spectacular inspecting the view

@@ -6,6 +6,7 @@ hourly ones;
 timings and breakdowns that need single executions read a bounded window of the newest ones
 through an index, so no page scans all executions whatever their number."""
 
+import contextlib
 import math
 import operator
 import re
@@ -17,12 +18,15 @@ from typing import Any
 from urllib.parse import parse_qs, quote_plus, urlsplit
 from zoneinfo import ZoneInfo
 
+from django.db import DatabaseError, connection
 from django.db.models import Max, QuerySet, Sum
 
 from analytics.models import ROLLUP_SUMS, AnalyticsEvent, DailyStat, Execution, HourlyStat
 from workflows.models import Workflow
 
 TIMING_SAMPLE = 1000
+# Per ranked playbook: ten of them on a page, read in one query.
+RANKING_TIMING_SAMPLE = 300
 ACTION_SAMPLE = 500
 
 
@@ -322,7 +326,8 @@ def rankings(rows: list[PlaybookRow], executions: QuerySet[Execution], limit: in
     ran = [row for row in rows if row.totals.executions and row.workflow.pk not in shown]
     ran.sort(key=lambda row: (-row.totals.successes, -row.totals.success_rate, row.workflow.name))
     top = ran[:limit]
-    timings = recent_timings(executions, [row.workflow for row in top + worst])
+    ranked = [row.workflow for row in top + worst]
+    timings = recent_timings(executions, ranked, sample=RANKING_TIMING_SAMPLE)
     for row in top + worst:
         row.timing = timings[row.workflow.pk]
     return Rankings(top, worst)
@@ -391,13 +396,17 @@ def breakdowns(executions: QuerySet[Execution], sample: int | None = None) -> li
     """Page, UTM source and campaign, and trigger of the newest `sample` (BREAKDOWN_SAMPLE)
     executions (one indexed query): every execution of the period when it has fewer."""
     sample = sample or BREAKDOWN_SAMPLE
-    rows = list(
+    # Runs repeat the same pages: each distinct one is parsed once.
+    runs = Counter(
         executions.order_by("-executed_at").values_list("page_url", "trigger_name")[:sample]
     )
+    counted = runs.total()
     found = []
     for name, (label, value_of) in BREAKDOWNS.items():
-        counts = Counter(value_of(url, trigger) for url, trigger in rows)
-        found.append(Breakdown(name, label, counts.most_common(8), len(rows), len(rows) == sample))
+        counts: Counter[str] = Counter()
+        for (url, trigger), times in runs.items():
+            counts[value_of(url, trigger)] += times
+        found.append(Breakdown(name, label, counts.most_common(8), counted, counted == sample))
     return found
 
 
@@ -435,6 +444,32 @@ def dashboard_version(workflows: QuerySet[Workflow]) -> str:
     state = workflows.aggregate(total=Sum("executions"), latest=Max("last_run"))
     latest = state["latest"].timestamp() if state["latest"] else 0
     return f"{state['total'] or 0}-{latest:.6f}"
+
+
+@contextlib.contextmanager
+def planned_for_their_values():
+    """Plan each read for the values it runs with, then set the connection back.
+
+    psycopg prepares a statement run often on a connection, and PostgreSQL soon gives a
+    prepared statement one generic plan, which cannot tell a period of an hour from one of 90
+    days: it reads every row of a long period to sort out the newest few. The tracking
+    statement, on the same connections, keeps its generic plan (planning costs more than it).
+    Used as a decorator on the views that read executions by period."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting('plan_cache_mode'),"
+            " set_config('plan_cache_mode', 'force_custom_plan', false)"
+        )
+        previous = cursor.fetchone()[0]
+    try:
+        yield
+    finally:
+        # A connection lost meanwhile is dropped at the end of the request anyway.
+        with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('plan_cache_mode', %s, false)", [previous])
 
 
 def filter_executions(

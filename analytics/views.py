@@ -116,6 +116,7 @@ def _chart(rollups: queries.Rollups, period: queries.Period, tz) -> dict:
 
 @login_required
 @require_GET
+@queries.planned_for_their_values()
 def overview(request: HttpRequest) -> HttpResponse:
     workflows = Workflow.objects.for_user(request.user)
     page = _dashboard(request, workflows, default_range="7d")
@@ -212,6 +213,7 @@ def _sort_column(request, name: str, label: str, key: str, descending: bool) -> 
 
 @login_required
 @require_GET
+@queries.planned_for_their_values()
 def playbook_detail(request: HttpRequest, public_id) -> HttpResponse:
     workflow = get_workflow_for_user(request.user, public_id)
     page = _dashboard(request, Workflow.objects.filter(pk=workflow.pk), default_range="30d")
@@ -243,6 +245,7 @@ def playbook_detail(request: HttpRequest, public_id) -> HttpResponse:
 
 @login_required
 @require_GET
+@queries.planned_for_their_values()
 def explore(request: HttpRequest) -> HttpResponse:
     workflows = Workflow.objects.for_user(request.user)
     page = _dashboard(request, workflows, default_range="7d")

@@ -144,6 +144,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
                 f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS}",
                 f"-c lock_timeout={env_int('DB_LOCK_TIMEOUT_MS', 2000)}",
                 "-c idle_in_transaction_session_timeout=10000",
+                # A prepared statement's generic plan can be costed high enough for JIT, which
+                # then compiles on every run for far longer than the short query takes.
+                "-c jit=off",
             ]
         ),
     }
