@@ -373,7 +373,7 @@ def _percentile(ordered: list[int], percent: int) -> float:
     return float(ordered[max(0, math.ceil(percent / 100 * len(ordered)) - 1)])
 
 
-BREAKDOWN_SAMPLE = 2000
+BREAKDOWN_SAMPLE = 1000
 # Each breakdown: the history filter a click sets, and what it counts of an execution.
 BREAKDOWNS = {
     "path": ("Page", lambda url, trigger: urlsplit(url).path or "–"),
