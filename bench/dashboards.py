@@ -3,7 +3,8 @@ executions (one action event each), spread over 90 days.
 
 Seeds a database of its own (tracker_dashboards) with SQL, keeps the counters and the hourly
 rollup exactly as the write path would, then renders each dashboard page in-process with
-production settings and reports p50/p95 over 30 requests per page at each size.
+production settings, as a gunicorn worker serves it, and reports p50/p95 over 30 requests per
+page at each size.
 
     make bench-dashboards      # or: .venv/bin/python bench/dashboards.py [--sizes 1000000 10000000]
 """
@@ -75,8 +76,10 @@ from django.test import Client
 from django.contrib.auth import get_user_model
 from analytics.models import Execution
 from workflows.models import Workflow
+import gc
 client = Client()
 client.force_login(get_user_model().objects.get(username="bench"))
+gc.freeze()  # as a gunicorn worker does once it has loaded the app (gunicorn.conf.py)
 busiest = Workflow.objects.order_by("-executions").first()
 newest = Execution.objects.order_by("-executed_at").first()
 pages = {
