@@ -446,6 +446,15 @@ def dashboard_version(workflows: QuerySet[Workflow]) -> str:
     return f"{state['total'] or 0}-{latest:.6f}"
 
 
+def may_match(totals: Totals, filters: dict) -> bool:
+    """False when the period's rollups count no run of the filters' status or device: the
+    history then needs no read (one that matches nothing would scan the whole period)."""
+    by_status = {"success": totals.successes, "error": totals.errors, "timeout": totals.timeouts}
+    by_device = {"desktop": totals.desktop, "mobile": totals.mobile, "tablet": totals.tablet}
+    status, device = filters.get("status"), filters.get("device")
+    return not ((status and not by_status[status]) or (device and not by_device[device]))
+
+
 @contextlib.contextmanager
 def planned_for_their_values():
     """Plan each read for the values it runs with, then set the connection back.

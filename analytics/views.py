@@ -236,7 +236,7 @@ def playbook_detail(request: HttpRequest, public_id) -> HttpResponse:
         "breakdowns": _breakdowns(request, in_period),
         "timing": queries.recent_timing(in_period),
         "actions": queries.action_performance(in_period),
-        **_history(request, executions, period),
+        **_history(request, executions, period, totals),
         "csv_url": reverse("analytics:playbook-csv", args=[workflow.public_id]) + _link(request),
         "poll_urls": _poll_urls(request, page.version, ("live", "history")),
     }
@@ -269,7 +269,7 @@ def explore(request: HttpRequest) -> HttpResponse:
         "breakdowns": _breakdowns(request, in_period),
         "rankings": queries.rankings(rows, in_period),
         "worst_min_runs": queries.WORST_MIN_RUNS,
-        **_history(request, executions.select_related("workflow"), period),
+        **_history(request, executions.select_related("workflow"), period, totals),
         "csv_url": reverse("analytics:explore-csv") + _link(request),
         "poll_urls": _poll_urls(request, page.version, ("live", "history")),
     }
@@ -283,15 +283,16 @@ class Narrowing:
     remove_url: str
 
 
-def _history(request: HttpRequest, executions, period: queries.Period) -> dict:
+def _history(request: HttpRequest, executions, period: queries.Period, totals) -> dict:
     """One page of the period's history, filtered, without counting every row (one more row
-    tells if there is a next), and the filters in force."""
+    tells if there is a next), and the filters in force. `totals` are the period's."""
     form = HistoryFilterForm(request.GET)
     filters = form.filters()
     history = queries.filter_executions(executions, period, filters)
     number = filters.get("page") or 1
     offset = (number - 1) * HISTORY_PAGE
-    rows = list(history[offset : offset + HISTORY_PAGE + 1])
+    found = queries.may_match(totals, filters)
+    rows = list(history[offset : offset + HISTORY_PAGE + 1]) if found else []
 
     def link(page: int) -> str:
         return _link(request, page=str(page)) + "#history"

@@ -269,7 +269,9 @@ def test_every_page_runs_the_same_number_of_queries_whatever_the_data(as_alice, 
     across devices, paths, triggers, statuses and days: the counts must not move."""
     actions = [{"name": "Hide", "selector": ".x", "execution_time_ms": 2}]
     first = Workflow.objects.create(owner=alice, site=alice_site, name="Playbook 0")
-    execution_id = run(first, actions=actions).execution_id
+    # One run the filtered pages find (a filter the rollups say nothing matches skips a read).
+    found = {"status": "error", "device": "mobile", "page_url": "https://shop.example/pricing"}
+    execution_id = run(first, actions=actions, **found).execution_id
     urls = [url.format(playbook=first.public_id, execution=execution_id) for url in PAGES]
     few = queries_per_page(as_alice, urls)
 
@@ -291,6 +293,31 @@ def test_every_page_runs_the_same_number_of_queries_whatever_the_data(as_alice, 
     assert many == few
     # Two of them plan the reads for their own values and set the connection back.
     assert max(few.values()) <= 17, few
+
+
+def test_a_status_or_device_no_run_of_the_period_has_reads_no_history(as_alice, alice_workflow):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    run(alice_workflow, status="error", device="mobile")
+    run(alice_workflow, status="success", device="desktop", ago=timedelta(days=3))
+    pages = {
+        "/analytics/?range=24h&status=error&device=mobile": 1,
+        "/analytics/?range=24h&status=timeout": 0,
+        "/analytics/?range=24h&device=desktop": 0,  # it ran, but before the period
+        f"/playbooks/{alice_workflow.public_id}/?range=24h&device=tablet": 0,
+    }
+
+    for url, expected in pages.items():
+        with CaptureQueriesContext(connection) as page:
+            history = as_alice.get(url).context["history"]
+        history_reads = [
+            query
+            for query in page.captured_queries
+            if '"analytics_execution"."status" = ' in query["sql"]
+            or '"analytics_execution"."device_type" = ' in query["sql"]
+        ]
+        assert (len(history), len(history_reads)) == (expected, expected), url
 
 
 @pytest.mark.postgres
