@@ -208,7 +208,8 @@ def test_without_the_front_the_same_slow_clients_starve_gunicorn(folder, gunicor
         slow.stop()
 
     print(f"straight to gunicorn: {len(times)} requests, {times.count(None)} failed")
-    assert times.count(None) >= len(times) / 2
+    # The bound the front keeps, broken: how many fail depends on how the threads are taken.
+    assert times.count(None) and p99(times) >= 1.0
 
 
 def test_a_reload_under_load_refuses_no_connection_and_replaces_the_workers(folder, gunicorn):
