@@ -105,6 +105,7 @@ class Share:
     count: int
     percent: float
     width: float
+    url: str = ""  # the history narrowed to it, when a click can narrow it
 
 
 def shares(items: list[tuple[str, int]], width: int = 240) -> list[Share]:

@@ -103,6 +103,10 @@ class Totals:
         return self.executions - self.errors - self.timeouts
 
     @property
+    def failures(self) -> int:
+        return self.errors + self.timeouts
+
+    @property
     def success_rate(self) -> float | None:
         return 100 * self.successes / self.executions if self.executions else None
 
@@ -214,8 +218,7 @@ def day_spans(period: Period, tz: ZoneInfo) -> dict[date, Span]:
 def bucket_counts(sums: Mapping[Any, "Totals"], buckets: list[Bucket]) -> list["BucketCount"]:
     """The chart's bars from the totals of each bucket's span (keyed by the bucket)."""
     return [
-        BucketCount(bucket, sums[bucket].executions, sums[bucket].errors + sums[bucket].timeouts)
-        for bucket in buckets
+        BucketCount(bucket, sums[bucket].executions, sums[bucket].failures) for bucket in buckets
     ]
 
 
@@ -484,12 +487,16 @@ def planned_for_their_values():
             cursor.execute("SELECT set_config('plan_cache_mode', %s, false)", [previous])
 
 
+def narrowed_by_breakdown(filters: dict) -> bool:
+    return any(filters.get(name) for name in BREAKDOWNS)
+
+
 def filter_executions(
     executions: QuerySet[Execution], period: Period, filters: dict
 ) -> QuerySet[Execution]:
     """The period's executions, filtered by the validated HistoryFilterForm's cleaned data."""
     executions = executions.filter(executed_at__gte=period.start, executed_at__lt=period.end)
-    if any(filters.get(name) for name in BREAKDOWNS):
+    if narrowed_by_breakdown(filters):
         # A breakdown's value is looked for among the runs the breakdowns count, so that a
         # click shows the runs it counted, and a rare value never scans a whole long period.
         counted = executions.order_by("-executed_at").values("pk")[:BREAKDOWN_SAMPLE]
@@ -515,9 +522,8 @@ class Delta:
     """A figure against the period before: how it changed, and whether that is good news (more
     runs, a higher success rate) or bad (more failures, slower runs)."""
 
-    text: (
-        str | None
-    )  # "+12.5%", "−3.0 pts", "+2" (from none); None when there is nothing to compare
+    # "+12.5%", "−3.0 pts", "+2" (from none); None when there is nothing to compare.
+    text: str | None
     tone: str  # "good", "bad" or "neutral"
 
 
@@ -548,7 +554,6 @@ class Change:
 
 
 def compare(current: Totals, previous: Totals) -> Change:
-    failures = current.errors + current.timeouts, previous.errors + previous.timeouts
     return Change(
         previous,
         _delta(
@@ -556,5 +561,5 @@ def compare(current: Totals, previous: Totals) -> Change:
         ),
         _delta(current.success_rate, previous.success_rate, better="up", rate=True),
         _delta(current.average_ms, previous.average_ms, better="down"),
-        _delta(*failures, better="down"),
+        _delta(current.failures, previous.failures, better="down"),
     )

@@ -5,7 +5,7 @@ answer 204 (nothing to swap) while nothing new was recorded."""
 import csv
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import tzinfo
 
 from django.contrib.auth.decorators import login_required
@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from analytics import queries
-from analytics.charts import bar_chart, shares
+from analytics.charts import Share, bar_chart, shares
 from analytics.forms import PRESETS, HistoryFilterForm, PeriodForm
 from analytics.models import Execution
 from workflows.definitions import describe
@@ -298,7 +298,7 @@ def _history(request: HttpRequest, executions, period: queries.Period, totals) -
         return _link(request, page=str(page)) + "#history"
 
     labels = {name: form.fields[name].label or name for name in form.NARROWING}
-    labels.update(path="Page", utm_source="UTM source", utm_campaign="UTM campaign")
+    labels.update({name: label for name, (label, _) in queries.BREAKDOWNS.items()})
     return {
         "history_form": form,
         "narrowing": [
@@ -310,48 +310,35 @@ def _history(request: HttpRequest, executions, period: queries.Period, totals) -
         "page_number": number,
         "previous_page": link(number - 1) if number > 1 else None,
         "next_page": link(number + 1) if len(rows) > HISTORY_PAGE else None,
-        "narrowed_by_breakdown": any(filters.get(name) for name in queries.BREAKDOWNS),
+        "narrowed_by_breakdown": queries.narrowed_by_breakdown(filters),
     }
 
 
-@dataclass(frozen=True)
-class BreakdownItem:
-    label: str
-    count: int
-    percent: float
-    width: float
-    url: str  # the history, filtered by it
+def _narrowing(request: HttpRequest, name: str, value: str) -> str:
+    """The history, narrowed to `value` of `name`."""
+    return _link(request, **{name: value}) + "#history"
 
 
-def _breakdowns(request: HttpRequest, in_period) -> list[tuple[queries.Breakdown, list]]:
-    found = []
-    for breakdown in queries.breakdowns(in_period):
-        items = [
-            BreakdownItem(
-                share.label,
-                share.count,
-                share.percent,
-                share.width,
-                _link(request, **{breakdown.name: share.label}) + "#history",
-            )
-            for share in shares(breakdown.items)
-        ]
-        found.append((breakdown, items))
-    return found
-
-
-def _devices(request: HttpRequest, totals: queries.Totals) -> list[BreakdownItem]:
-    """The period's devices, exact (from the rollups)."""
+def _breakdowns(request: HttpRequest, in_period) -> list[tuple[queries.Breakdown, list[Share]]]:
     return [
-        BreakdownItem(
-            share.label,
-            share.count,
-            share.percent,
-            share.width,
-            ""
-            if share.label == "Unknown"
-            else _link(request, device=share.label.lower()) + "#history",
+        (
+            breakdown,
+            [
+                replace(share, url=_narrowing(request, breakdown.name, share.label))
+                for share in shares(breakdown.items)
+            ],
         )
+        for breakdown in queries.breakdowns(in_period)
+    ]
+
+
+def _devices(request: HttpRequest, totals: queries.Totals) -> list[Share]:
+    """The period's devices, exact (from the rollups); runs of no known device cannot be
+    narrowed to."""
+    return [
+        share
+        if share.label == "Unknown"
+        else replace(share, url=_narrowing(request, "device", share.label.lower()))
         for share in shares(queries.device_breakdown(totals))
     ]
 
