@@ -17,7 +17,6 @@ import os
 import re
 import runpy
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,8 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
+from common import ROOT, free_port, manage
 
-ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
@@ -220,19 +219,6 @@ def analyze_seeded_tables() -> None:
     scanning the whole table as it grows (seen: PostgreSQL's CPU per execution up 5-30 times)."""
     with psycopg.connect(f"{PG_URL}/{DATABASE}", autocommit=True) as connection:
         connection.execute("ANALYZE auth_user, workflows_site, workflows_workflow")
-
-
-def manage(env: dict[str, str], *args: str) -> str:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True,
-        capture_output=True, text=True,
-    ).stdout  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_for(url: str) -> None:

@@ -23,7 +23,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from common import ROOT, free_port, manage
+
 sys.path.insert(0, str(ROOT))
 
 from analytics.tests.pages import LandingSite  # noqa: E402
@@ -194,19 +195,6 @@ def report(results: list, args) -> None:
                  "loads_with_original_shown"]
             )  # fmt: skip
         writer.writerows(rows)
-
-
-def manage(env: dict[str, str], *args: str) -> str:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True,
-        capture_output=True, text=True,
-    ).stdout  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_for(port: int) -> None:
