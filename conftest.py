@@ -18,6 +18,8 @@ from django.conf import settings
 from django.core.cache import caches
 from django.db import connections
 
+from analytics.tests.agents import VISITOR_USER_AGENT
+
 MISSING: dict[str, str] = {}
 CHROMIUM = "/usr/bin/chromium"
 
@@ -132,6 +134,9 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    # A visitor's browser, not a headless one: the tracker does not count known bots, and
+    # headless Chrome names itself one.
+    f"--user-agent={VISITOR_USER_AGENT}",
 ]
 
 

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from analytics.models import AnalyticsEvent, Execution
+from analytics.models import AnalyticsEvent, Conversion, Execution, Exposure, NotCounted
 
 
 class AnalyticsEventInline(admin.TabularInline):
@@ -56,3 +56,38 @@ class AnalyticsEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """What happened, as recorded: shown, never rewritten."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Conversion)
+class ConversionAdmin(ReadOnlyAdmin):
+    list_display = ["goal", "owner", "visitor_id", "day", "converted_at"]
+    list_select_related = ["goal", "owner"]
+    search_fields = ["goal__name", "visitor_id"]
+    date_hierarchy = "converted_at"
+    raw_id_fields = ["goal", "owner"]
+
+
+@admin.register(Exposure)
+class ExposureAdmin(ReadOnlyAdmin):
+    list_display = ["workflow", "owner", "visitor_id", "held_out", "exposed_at"]
+    list_select_related = ["workflow", "owner"]
+    list_filter = ["held_out"]
+    search_fields = ["workflow__name", "visitor_id"]
+    raw_id_fields = ["workflow", "owner"]
+
+
+@admin.register(NotCounted)
+class NotCountedAdmin(ReadOnlyAdmin):
+    list_display = ["day", "reason", "owner", "executions", "conversions"]
+    list_select_related = ["owner"]
+    search_fields = ["reason"]

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from workflows.models import Workflow
+from workflows.models import Goal, Workflow
 
 MAX_EXECUTION_TIME_MS = 3_600_000
 
@@ -196,3 +196,152 @@ class DailyStat(RollupRow):
 
     def __str__(self) -> str:
         return f"{self.workflow_id} @ {self.day:%Y-%m-%d}"
+
+
+# A visitor id as the site script makes it (random, first-party): nothing else is stored.
+VISITOR_ID_MAX = 64
+
+
+class Exposure(models.Model):
+    """A visitor whose page met a playbook's triggers, once per playbook: in its exposed group
+    (the actions applied) or held out (nothing applied). The first group seen is kept."""
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, db_index=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, db_index=False)
+    visitor_id = models.CharField(max_length=VISITOR_ID_MAX)
+    held_out = models.BooleanField()
+    exposed_at = models.DateTimeField()
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workflow", "visitor_id"], name="exposure_workflow_visitor"
+            ),
+        ]
+        indexes = [
+            # A converting visitor's exposures.
+            models.Index(fields=["visitor_id"], name="exposure_visitor_idx"),
+        ]
+
+    def __str__(self) -> str:
+        group = "held out of" if self.held_out else "exposed to"
+        return f"{self.visitor_id} {group} {self.workflow_id}"
+
+
+class Conversion(models.Model):
+    """A visitor reaching a goal: at most one per visitor, goal and UTC day."""
+
+    goal = models.ForeignKey(Goal, on_delete=models.CASCADE, db_index=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, db_index=False)
+    visitor_id = models.CharField(max_length=VISITOR_ID_MAX)
+    day = models.DateField()
+    converted_at = models.DateTimeField()
+    received_at = models.DateTimeField()
+    page_url = models.CharField(max_length=2048, blank=True)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["goal", "visitor_id", "day"], name="conversion_once_a_day"
+            ),
+        ]
+        indexes = [
+            # An exposed visitor's earlier-delivered conversions.
+            models.Index(fields=["visitor_id"], name="conversion_visitor_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.visitor_id} reached {self.goal_id} on {self.day}"
+
+
+class Attribution(models.Model):
+    """A visitor exposed to (or held out of) a playbook who reached a goal after that: counted
+    once per playbook, goal and visitor, whatever the days and the order of delivery."""
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, db_index=False)
+    goal = models.ForeignKey(Goal, on_delete=models.CASCADE, db_index=False)
+    visitor_id = models.CharField(max_length=VISITOR_ID_MAX)
+    held_out = models.BooleanField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workflow", "goal", "visitor_id"], name="attribution_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.visitor_id}: {self.workflow_id} -> {self.goal_id}"
+
+
+class LiftTally(models.Model):
+    """How many of a playbook's exposed (or held-out) visitors reached a goal: the Attribution
+    rows counted, kept in the same transaction."""
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, db_index=False)
+    goal = models.ForeignKey(Goal, on_delete=models.CASCADE, db_index=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, db_index=False)
+    held_out = models.BooleanField()
+    converters = models.PositiveBigIntegerField(default=0)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workflow", "goal", "held_out"], name="lift_tally_group"
+            ),
+        ]
+        indexes = [models.Index(fields=["owner"], name="lift_tally_owner_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.workflow_id} -> {self.goal_id}: {self.converters}"
+
+
+class GoalDailyStat(models.Model):
+    """One goal's conversions in one UTC day, kept in the same transaction as they are."""
+
+    goal = models.ForeignKey(Goal, on_delete=models.CASCADE, db_index=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, db_index=False)
+    day = models.DateField()
+    conversions = models.PositiveIntegerField(default=0)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["day"]
+        constraints = [
+            models.UniqueConstraint(fields=["goal", "day"], name="goal_daily_stat_goal_day"),
+        ]
+        indexes = [models.Index(fields=["owner", "day"], name="goal_daily_stat_owner_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.goal_id} @ {self.day:%Y-%m-%d}"
+
+
+class NotCounted(models.Model):
+    """Executions and conversions the site script posted from a known bot, by day (UTC) and
+    by the bot's name: left out of every count, shown so that nothing vanishes unexplained."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, db_index=False)
+    day = models.DateField()
+    reason = models.CharField(max_length=100)
+    executions = models.PositiveBigIntegerField(default=0)
+    conversions = models.PositiveBigIntegerField(default=0)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["day", "reason"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "day", "reason"], name="not_counted_owner_day_reason"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reason} @ {self.day:%Y-%m-%d}"

@@ -7,7 +7,8 @@ from django.core.validators import RegexValidator, URLValidator
 from django.utils import timezone
 from rest_framework import serializers
 
-from analytics.models import MAX_EXECUTION_TIME_MS, Execution
+from analytics.lift import MIN_CONVERTERS, MIN_VISITORS
+from analytics.models import MAX_EXECUTION_TIME_MS, VISITOR_ID_MAX, Execution
 from workflows.definitions import MAX_ACTIONS, MAX_BATCH
 
 MAX_CONFIG_BYTES = 4096
@@ -17,10 +18,13 @@ http_url = URLValidator(schemes=["http", "https"], message="Enter an http(s) URL
 client_id = RegexValidator(
     r"^[A-Za-z0-9_.:\-]+$", "Use only letters, digits and _ . : - (at most 64)."
 )
+HELD_OUT_APPLIES_NOTHING = "A held-out run applies no actions."
+HELD_OUT_NEEDS_A_VISITOR = "A held-out run needs the visitorId it was decided for."
 
 
-class WorkflowIdField(serializers.UUIDField):
-    """A workflow's id as text: DRF's UUIDField would also turn the number 42 into a UUID."""
+class PublicIdField(serializers.UUIDField):
+    """A playbook's or goal's id as text: DRF's UUIDField would also turn the number 42 into a
+    UUID."""
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
@@ -98,7 +102,7 @@ def _encodable(text: str) -> bool:
 class TrackExecutionSerializer(serializers.Serializer):
     """The spec's execution record, plus `executionId` (idempotency) and `startedAt`."""
 
-    workflowId = WorkflowIdField(source="workflow_id")
+    workflowId = PublicIdField(source="workflow_id")
     userId = serializers.CharField(
         source="client_user_id", max_length=128, required=False, allow_blank=True
     )
@@ -128,16 +132,59 @@ class TrackExecutionSerializer(serializers.Serializer):
     actions = serializers.ListField(
         child=ActionSerializer(), required=False, max_length=MAX_ACTIONS
     )
+    # The visitor's random first-party id, and whether they are in the playbook's holdout
+    # group: then this is the run they would have had, with nothing applied.
+    visitorId = serializers.CharField(
+        source="visitor_id", max_length=VISITOR_ID_MAX, required=False, validators=[client_id]
+    )
+    heldOut = serializers.BooleanField(source="held_out", required=False)
 
     def validate_startedAt(self, value):
-        now = timezone.now()
-        if value > now + timedelta(seconds=settings.TRACKING_MAX_CLOCK_SKEW_SECONDS):
-            raise serializers.ValidationError("Must not be in the future.")
-        if value < now - timedelta(seconds=settings.TRACKING_MAX_DELAY_SECONDS):
-            raise serializers.ValidationError(
-                f"Must be within the last {settings.TRACKING_MAX_DELAY_SECONDS} seconds."
-            )
-        return value
+        return recent(value)
+
+
+def recent(moment):
+    """`moment` when the tracker still takes what happened then: not in the future (beyond
+    the clock skew allowed) nor older than the maximum delay."""
+    now = timezone.now()
+    if moment > now + timedelta(seconds=settings.TRACKING_MAX_CLOCK_SKEW_SECONDS):
+        raise serializers.ValidationError("Must not be in the future.")
+    if moment < now - timedelta(seconds=settings.TRACKING_MAX_DELAY_SECONDS):
+        raise serializers.ValidationError(
+            f"Must be within the last {settings.TRACKING_MAX_DELAY_SECONDS} seconds."
+        )
+    return moment
+
+
+def check_held_out(fields: dict[str, Any]) -> dict[str, Any]:
+    """A validated execution, refused when it says it was held out yet applied actions, or
+    without the visitor it was held out for (each field alone cannot tell)."""
+    if fields.get("held_out"):
+        if fields.get("actions"):
+            raise serializers.ValidationError({"actions": [HELD_OUT_APPLIES_NOTHING]})
+        if not fields.get("visitor_id"):
+            raise serializers.ValidationError({"visitorId": [HELD_OUT_NEEDS_A_VISITOR]})
+    return fields
+
+
+class TrackConversionSerializer(serializers.Serializer):
+    """A visitor reaching a goal, as the site script reports it."""
+
+    goalId = PublicIdField(source="goal_id")
+    visitorId = serializers.CharField(
+        source="visitor_id", max_length=VISITOR_ID_MAX, validators=[client_id]
+    )
+    # The site script's own id for this conversion, to tell its queue's items apart.
+    conversionId = serializers.CharField(
+        source="client_conversion_id", max_length=64, required=False, validators=[client_id]
+    )
+    occurredAt = serializers.DateTimeField(source="occurred_at", required=False)
+    pageUrl = serializers.CharField(
+        source="page_url", max_length=2048, required=False, allow_blank=True, validators=[http_url]
+    )
+
+    def validate_occurredAt(self, value):
+        return recent(value)
 
 
 class ObjectField(serializers.DictField):
@@ -155,10 +202,23 @@ class TrackExecutionBatchSerializer(serializers.Serializer):
     executions = serializers.ListField(child=ObjectField(), min_length=1, max_length=MAX_BATCH)
 
 
+class TrackConversionBatchSerializer(serializers.Serializer):
+    conversions = serializers.ListField(child=ObjectField(), min_length=1, max_length=MAX_BATCH)
+
+
 class TrackExecutionResponseSerializer(serializers.Serializer):
     success = serializers.BooleanField()
-    executionId = serializers.CharField()
+    # None for a held-out run (no execution is stored) and for a post not counted.
+    executionId = serializers.CharField(allow_null=True)
     message = serializers.CharField()
+    counted = serializers.BooleanField(required=False, help_text="False for a known bot.")
+
+
+class TrackConversionResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    conversionId = serializers.CharField(allow_null=True)
+    message = serializers.CharField()
+    counted = serializers.BooleanField(required=False, help_text="False for a known bot.")
 
 
 class TrackExecutionErrorSerializer(serializers.Serializer):
@@ -201,3 +261,35 @@ class ExecutionSerializer(serializers.ModelSerializer):
             {"selector": event.element_selector, **event.event_data}
             for event in execution.events.all()
         ]
+
+
+class LiftSerializer(serializers.Serializer):
+    """A playbook's lift on one goal: its exposed visitors against its held-out ones."""
+
+    playbook = serializers.UUIDField(source="workflow.public_id")
+    playbookName = serializers.CharField(source="workflow.name")
+    goal = serializers.UUIDField(source="goal.public_id")
+    goalName = serializers.CharField(source="goal.name")
+    exposedVisitors = serializers.IntegerField(source="lift.exposed_visitors")
+    exposedConverters = serializers.IntegerField(source="lift.exposed_converters")
+    exposedRate = serializers.FloatField(source="lift.exposed_rate", allow_null=True)
+    heldOutVisitors = serializers.IntegerField(source="lift.held_out_visitors")
+    heldOutConverters = serializers.IntegerField(source="lift.held_out_converters")
+    heldOutRate = serializers.FloatField(source="lift.held_out_rate", allow_null=True)
+    enoughData = serializers.BooleanField(source="lift.enough")
+    lift = serializers.FloatField(
+        source="lift.lift", allow_null=True, help_text="Relative: 0.12 is 12% more conversions."
+    )
+    low = serializers.FloatField(source="lift.low", allow_null=True, help_text="95% interval.")
+    high = serializers.FloatField(source="lift.high", allow_null=True)
+    pValue = serializers.FloatField(source="lift.p_value", allow_null=True, help_text="Two-sided.")
+    significant = serializers.BooleanField(source="lift.significant")
+    message = serializers.SerializerMethodField()
+
+    def get_message(self, item) -> str:
+        if item.lift.enough:
+            return "Significant at 95%." if item.lift.significant else "No clear difference yet."
+        return (
+            f"Not enough data yet: each group needs {MIN_VISITORS} visitors and "
+            f"{MIN_CONVERTERS} conversions."
+        )

@@ -1,10 +1,14 @@
-"""The write path: recording playbook executions.
+"""The write path: recording playbook executions and the visitors they expose.
 
 What an execution stores is read from the models: `execution_columns` fills every field of
 `Execution` from a validated item, `event_columns` every field of `AnalyticsEvent` an action
 gives, `rollup_columns` what each rollup row adds up (`ROLLUP_SUMS`). The three writers (one
 statement for a site key's single execution, one for an owner's executions, the ORM for other
 databases) store exactly those.
+
+An item with a `visitor_id` also records the visitor's exposure to the playbook (once per
+playbook and visitor), and credits the playbook with the goals that visitor reached after it
+(conversions delivered before the execution). A held-out item records only that exposure.
 """
 
 import functools
@@ -21,7 +25,18 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
-from analytics.models import ROLLUP_SUMS, AnalyticsEvent, DailyStat, Execution, HourlyStat
+from analytics.models import (
+    ROLLUP_SUMS,
+    AnalyticsEvent,
+    Attribution,
+    Conversion,
+    DailyStat,
+    Execution,
+    Exposure,
+    HourlyStat,
+    LiftTally,
+    NotCounted,
+)
 from workflows.models import Site, SiteOrigin, Workflow
 
 
@@ -31,7 +46,7 @@ class WorkflowNotFound(Exception):
 
 @dataclass(frozen=True)
 class RecordedExecution:
-    execution_id: str
+    execution_id: str | None  # None for a held-out run: only its exposure is stored
     created: bool
 
 
@@ -114,7 +129,13 @@ class Row:
             "workflow": self.item["workflow_id"],
             **rollup_columns(self.columns),
             "actions": [event_columns(action) for action in self.item.get("actions", ())],
+            **exposure_of(self.item),
         }
+
+
+def exposure_of(item: Mapping[str, Any]) -> dict[str, Any]:
+    """Who the run exposed (None when the visitor is unknown) and whether they were held out."""
+    return {"visitor_id": item.get("visitor_id") or None, "held_out": bool(item.get("held_out"))}
 
 
 def record_execution(*, owner, site: Site | None, **fields: Any) -> RecordedExecution:
@@ -165,6 +186,7 @@ def record_for_site_key(
         **rollup_columns(row.columns),
         "workflow": fields["workflow_id"],
         "actions": _json([event_columns(action) for action in fields.get("actions", ())]),
+        **exposure_of(fields),
         "site_key": site_key,
         "origin": origin,
     }
@@ -184,7 +206,7 @@ def _outcomes(owner_pk: int, rows: list[Row], written: dict) -> list[RecordedExe
     repeated = [
         row.columns["client_execution_id"]
         for row in rows
-        if written.get(row.columns["public_id"]) is False
+        if written.get(row.columns["public_id"]) is False and not row.item.get("held_out")
     ]
     first = dict(
         Execution.objects.filter(owner_id=owner_pk, client_execution_id__in=repeated).values_list(
@@ -193,9 +215,18 @@ def _outcomes(owner_pk: int, rows: list[Row], written: dict) -> list[RecordedExe
         if repeated
         else ()
     )
+    # A visitor's exposure to a playbook is recorded by the first of the rows that make it.
+    first_exposure: dict[tuple, Row] = {}
+    for row in rows:
+        first_exposure.setdefault((row.item["workflow_id"], row.item.get("visitor_id")), row)
     outcomes = []
     for row in rows:
         created = written.get(row.columns["public_id"])
+        if row.item.get("held_out"):
+            made_it = first_exposure[(row.item["workflow_id"], row.item["visitor_id"])] is row
+            outcome = RecordedExecution(None, created and made_it)
+            outcomes.append(None if created is None else outcome)
+            continue
         public_id = (
             row.columns["public_id"] if created else first.get(row.columns["client_execution_id"])
         )
@@ -237,12 +268,21 @@ def _write_with_the_orm(owner, site: Site | None, rows: list[Row]) -> dict:
             .filter(client_execution_id__in={row.columns["client_execution_id"] for row in found})
             .values_list("client_execution_id", flat=True)
         )
+        exposed = _expose_with_the_orm(owner, pk_of, found)
         written = {}
         for row in found:
+            if row.item.get("held_out"):
+                key = (pk_of[row.item["workflow_id"]], row.item["visitor_id"])
+                written[row.columns["public_id"]] = key in exposed
+                continue
             client_id = row.columns["client_execution_id"]
             written[row.columns["public_id"]] = client_id is None or client_id not in taken
             taken.add(client_id)
-        new = [row for row in found if written[row.columns["public_id"]]]
+        new = [
+            row
+            for row in found
+            if written[row.columns["public_id"]] and not row.item.get("held_out")
+        ]
         executions = [
             Execution(workflow_id=pk_of[row.item["workflow_id"]], owner=owner, **row.columns)
             for row in new
@@ -261,7 +301,7 @@ def _write_with_the_orm(owner, site: Site | None, rows: list[Row]) -> dict:
             for execution, row in zip(executions, new, strict=True)
             for action in row.item.get("actions", ())
         )
-        _count_runs(executions)
+        _count_runs(executions, exposed)
         _count_in_rollups(
             owner,
             [
@@ -272,28 +312,120 @@ def _write_with_the_orm(owner, site: Site | None, rows: list[Row]) -> dict:
     return written
 
 
-def _count_runs(executions: list[Execution]) -> None:
-    """One UPDATE for every playbook's counter and last run, after locking their rows in
+def _expose_with_the_orm(owner, pk_of: dict, rows: list[Row]) -> dict[tuple[int, str], bool]:
+    """Record the exposures `rows` make (the first group seen is kept), and credit each new
+    one with the goals its visitor reached after it. Answers the new exposures: (playbook
+    primary key, visitor) -> held out."""
+    wanted: dict[tuple[int, str], Row] = {}
+    for row in rows:
+        if row.item.get("visitor_id"):
+            wanted.setdefault((pk_of[row.item["workflow_id"]], row.item["visitor_id"]), row)
+    if not wanted:
+        return {}
+    known = set(
+        Exposure.objects.filter(
+            workflow_id__in={pk for pk, _ in wanted}, visitor_id__in={v for _, v in wanted}
+        ).values_list("workflow_id", "visitor_id")
+    )
+    new = [
+        Exposure(
+            workflow_id=pk,
+            owner=owner,
+            visitor_id=visitor,
+            held_out=bool(row.item.get("held_out")),
+            exposed_at=row.columns["executed_at"],
+        )
+        for (pk, visitor), row in sorted(wanted.items())
+        if (pk, visitor) not in known
+    ]
+    Exposure.objects.bulk_create(new)
+    site_of = dict(
+        Workflow.objects.filter(pk__in={e.workflow_id for e in new}).values_list("pk", "site_id")
+    )
+    for exposure in new:
+        reached = Conversion.objects.filter(
+            owner=owner,
+            visitor_id=exposure.visitor_id,
+            converted_at__gte=exposure.exposed_at,
+            goal__site_id=site_of[exposure.workflow_id],
+        ).values_list("goal_id", flat=True)
+        credit_with_the_orm(owner, exposure, set(reached))
+    return {(e.workflow_id, e.visitor_id): e.held_out for e in new}
+
+
+def credit_with_the_orm(owner, exposure: Exposure, goal_pks: set[int]) -> None:
+    """Count `exposure`'s visitor once among the converters of each goal (that it was not
+    counted for already) in the playbook's exposed or held-out group."""
+    counted = set(
+        Attribution.objects.filter(
+            workflow_id=exposure.workflow_id, visitor_id=exposure.visitor_id, goal_id__in=goal_pks
+        ).values_list("goal_id", flat=True)
+    )
+    for goal_pk in sorted(goal_pks - counted):
+        Attribution.objects.create(
+            workflow_id=exposure.workflow_id,
+            goal_id=goal_pk,
+            visitor_id=exposure.visitor_id,
+            held_out=exposure.held_out,
+        )
+        tally, _ = LiftTally.objects.get_or_create(
+            workflow_id=exposure.workflow_id,
+            goal_id=goal_pk,
+            held_out=exposure.held_out,
+            defaults={"owner": owner},
+        )
+        LiftTally.objects.filter(pk=tally.pk).update(converters=F("converters") + 1)
+
+
+def _count_runs(executions: list[Execution], exposed: dict[tuple[int, str], bool]) -> None:
+    """One UPDATE for every playbook's counters and last run, after locking their rows in
     primary key order, so that two batches never wait for each other's rows."""
     runs: dict[int, list[datetime]] = defaultdict(list)
+    visitors: dict[int, list[bool]] = defaultdict(list)
     for execution in executions:
         runs[execution.workflow_id].append(execution.executed_at)
-    if not runs:
+    for (pk, _), held_out in exposed.items():
+        visitors[pk].append(held_out)
+    pks = sorted(runs.keys() | visitors.keys())
+    if not pks:
         return
-    pks = sorted(runs)
     playbooks = Workflow.objects.filter(pk__in=pks)
     if len(pks) > 1:
         list(playbooks.order_by("pk").select_for_update().values_list("pk", flat=True))
 
     def per_playbook(value_of) -> Case:
-        return Case(*(When(pk=pk, then=Value(value_of(runs[pk]))) for pk in pks))
+        return Case(*(When(pk=pk, then=Value(value_of(pk))) for pk in pks))
 
-    latest = per_playbook(max)
+    latest = Case(
+        *(When(pk=pk, then=Value(max(runs[pk]))) for pk in pks if runs[pk]), default=F("last_run")
+    )
     playbooks.update(
-        executions=F("executions") + per_playbook(len),
+        executions=F("executions") + per_playbook(lambda pk: len(runs[pk])),
         # A late delivery never moves last_run backwards.
         last_run=Greatest(Coalesce("last_run", latest), latest),
+        exposed_visitors=F("exposed_visitors") + per_playbook(lambda pk: visitors[pk].count(False)),
+        held_out_visitors=F("held_out_visitors")
+        + per_playbook(lambda pk: visitors[pk].count(True)),
     )
+
+
+def count_not_counted(*, owner, reason: str, executions: int = 0, conversions: int = 0) -> None:
+    """Add to today's (UTC) tally of what `reason` (a bot's name) posted and was not counted."""
+    table = NotCounted._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (owner_id, day, reason, executions, conversions)"
+            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (owner_id, day, reason) DO UPDATE"
+            f" SET executions = {table}.executions + excluded.executions,"
+            f" conversions = {table}.conversions + excluded.conversions",
+            [
+                owner.pk,
+                connection.ops.adapt_datefield_value(timezone.now().astimezone(UTC).date()),
+                reason,
+                executions,
+                conversions,
+            ],
+        )
 
 
 def _rollup_upsert(model: type[HourlyStat | DailyStat], bucket: str) -> str:
@@ -389,6 +521,34 @@ def _statements() -> Statements:
         param(Execution._meta.get_field(source)) for source in EVENT_FROM_EXECUTION.values()
     )
     owner_table = Site._meta.get_field("owner").related_model._meta.db_table
+    executed_at = Execution._meta.get_field("executed_at")
+    exposure_table = Exposure._meta.db_table
+
+    def expose(rows: str) -> str:
+        return (
+            f"INSERT INTO {exposure_table}"
+            " (workflow_id, owner_id, visitor_id, held_out, exposed_at)"
+            f" {rows} ON CONFLICT (workflow_id, visitor_id) DO NOTHING"
+            " RETURNING workflow_id, owner_id, visitor_id, held_out, exposed_at"
+        )
+
+    expose_single = expose(
+        "SELECT workflow.id, workflow.owner_id, %(visitor_id)s::text, %(held_out)s::boolean,"
+        f" {param(executed_at)} FROM workflow WHERE %(visitor_id)s::text IS NOT NULL"
+    )
+    expose_targets = expose(
+        "SELECT workflow_pk, owner_pk, visitor_id, held_out, executed_at FROM target"
+        " WHERE visitor_id IS NOT NULL ORDER BY workflow_pk, visitor_id, position"
+    )
+    visitor_counts = (
+        "exposed_visitors = workflow.exposed_visitors"
+        " + (SELECT count(*) FROM exposure WHERE NOT held_out),"
+        " held_out_visitors = workflow.held_out_visitors"
+        " + (SELECT count(*) FROM exposure WHERE held_out)"
+    )
+    # The goals the newly exposed visitors had reached after their exposure (conversions
+    # delivered first): see analytics/migrations/0005_credit_functions.py.
+    credit = "credit AS (SELECT analytics_credit_exposures(jsonb_agg(exposure)) FROM exposure)"
     for_site_key = f"""
     WITH workflow AS (
         SELECT workflow.id, workflow.owner_id
@@ -404,7 +564,7 @@ def _statements() -> Statements:
     execution AS (
         INSERT INTO {execution_into}
         SELECT workflow.id, workflow.owner_id, {", ".join(map(param, EXECUTION_FIELDS))}
-        FROM workflow {skip_repeats}
+        FROM workflow WHERE NOT %(held_out)s::boolean {skip_repeats}
         RETURNING id, workflow_id, owner_id
     ),
     events AS (
@@ -412,15 +572,22 @@ def _statements() -> Statements:
         SELECT execution.workflow_id, execution.id, {inherited_params}, {event_columns_sql}
         FROM execution, jsonb_populate_recordset(NULL::{event}, %(actions)s) AS event
     ),
+    exposure AS ({expose_single}),
+    touched AS (SELECT workflow_id FROM execution UNION SELECT workflow_id FROM exposure),
     counter AS (
         UPDATE {workflow} workflow
-        SET executions = workflow.executions + 1,
-            last_run = {last_run.format(latest=param(Execution._meta.get_field("executed_at")))}
-        FROM execution WHERE workflow.id = execution.workflow_id
+        SET executions = workflow.executions + (SELECT count(*) FROM execution),
+            last_run = CASE WHEN EXISTS (SELECT FROM execution)
+                THEN {last_run.format(latest=param(executed_at))} ELSE workflow.last_run END,
+            {visitor_counts}
+        FROM touched WHERE workflow.id = touched.workflow_id
     ),
     hourly AS ({single_rollup(HOURLY_UPSERT, HourlyStat, "hour")}),
-    daily AS ({single_rollup(DAILY_UPSERT, DailyStat, "day")})
-    SELECT workflow.owner_id, EXISTS (SELECT FROM execution) FROM workflow
+    daily AS ({single_rollup(DAILY_UPSERT, DailyStat, "day")}),
+    {credit}
+    SELECT workflow.owner_id,
+        EXISTS (SELECT FROM execution) OR (%(held_out)s AND EXISTS (SELECT FROM exposure))
+    FROM workflow, credit
     """
 
     sums = ", ".join(f"sum(rollup.{name})" for name in ROLLUP_SUMS)
@@ -436,7 +603,9 @@ def _statements() -> Statements:
     for_owner = f"""
     WITH target AS (
         SELECT workflow.id AS workflow_pk, workflow.owner_id AS owner_pk,
-            {", ".join(f"execution.{field.column}" for field in EXECUTION_FIELDS)}, item.item
+            {", ".join(f"execution.{field.column}" for field in EXECUTION_FIELDS)}, item.item,
+            item.item ->> 'visitor_id' AS visitor_id,
+            (item.item ->> 'held_out')::boolean AS held_out, item.position
         FROM jsonb_array_elements(%(items)s::jsonb) WITH ORDINALITY AS item (item, position)
         CROSS JOIN jsonb_populate_record(NULL::{execution}, item.item) execution
         JOIN {workflow} workflow ON workflow.public_id = (item.item ->> 'workflow')::uuid
@@ -446,9 +615,10 @@ def _statements() -> Statements:
     ),
     execution AS (
         INSERT INTO {execution_into}
-        SELECT workflow_pk, owner_pk, {columns} FROM target {skip_repeats}
+        SELECT workflow_pk, owner_pk, {columns} FROM target WHERE NOT held_out {skip_repeats}
         RETURNING id, public_id
     ),
+    exposure AS ({expose_targets}),
     recorded AS (
         SELECT target.*, execution.id AS execution_pk
         FROM target JOIN execution ON execution.public_id = target.public_id
@@ -463,20 +633,38 @@ def _statements() -> Statements:
         SELECT workflow_pk, count(*) AS n, max(executed_at) AS latest
         FROM recorded GROUP BY workflow_pk
     ),
+    visitors AS (
+        SELECT workflow_id, count(*) FILTER (WHERE NOT held_out) AS exposed,
+            count(*) FILTER (WHERE held_out) AS held_out
+        FROM exposure GROUP BY workflow_id
+    ),
+    tally AS (
+        SELECT COALESCE(runs.workflow_pk, visitors.workflow_id) AS workflow_pk,
+            COALESCE(runs.n, 0) AS n, runs.latest,
+            COALESCE(visitors.exposed, 0) AS exposed, COALESCE(visitors.held_out, 0) AS held_out
+        FROM runs FULL JOIN visitors ON visitors.workflow_id = runs.workflow_pk
+    ),
     locked AS (
         SELECT id FROM {workflow}
-        WHERE id IN (SELECT workflow_pk FROM runs) ORDER BY id FOR UPDATE
+        WHERE id IN (SELECT workflow_pk FROM tally) ORDER BY id FOR UPDATE
     ),
     counter AS (
         UPDATE {workflow} workflow
-        SET executions = workflow.executions + runs.n,
-            last_run = {last_run.format(latest="runs.latest")}
-        FROM runs WHERE workflow.id = runs.workflow_pk AND workflow.id IN (SELECT id FROM locked)
+        SET executions = workflow.executions + tally.n,
+            last_run = {last_run.format(latest="tally.latest")},
+            exposed_visitors = workflow.exposed_visitors + tally.exposed,
+            held_out_visitors = workflow.held_out_visitors + tally.held_out
+        FROM tally WHERE workflow.id = tally.workflow_pk AND workflow.id IN (SELECT id FROM locked)
     ),
     hourly AS ({rollup(HOURLY_UPSERT, HourlyStat, "hour")}),
-    daily AS ({rollup(DAILY_UPSERT, DailyStat, "day")})
-    SELECT target.public_id, target.owner_pk, execution.id IS NOT NULL
-    FROM target LEFT JOIN execution ON execution.public_id = target.public_id
+    daily AS ({rollup(DAILY_UPSERT, DailyStat, "day")}),
+    {credit}
+    SELECT target.public_id, target.owner_pk, CASE WHEN target.held_out
+        THEN EXISTS (SELECT FROM exposure WHERE exposure.workflow_id = target.workflow_pk
+            AND exposure.visitor_id = target.visitor_id)
+        ELSE execution.id IS NOT NULL END
+    FROM target CROSS JOIN credit
+    LEFT JOIN execution ON execution.public_id = target.public_id
     """
     # One line: psycopg keeps a statement's parsing only when its text is short enough.
     return Statements(

@@ -103,6 +103,8 @@ def _kind(field: serializers.Field) -> tuple[Any, Callable[[Any], Any] | None]:
         raise TypeError(f"{type(field).__name__} with validators is not compiled")
     if isinstance(field, serializers.IntegerField):
         return Annotated[int, msgspec.Meta(ge=field.min_value, le=field.max_value)], None
+    if isinstance(field, serializers.BooleanField):
+        return bool, None  # DRF's other spellings of true and false go to DRF
     if isinstance(field, serializers.UUIDField):
         return uuid.UUID, None
     if isinstance(field, serializers.DateTimeField):

@@ -6,7 +6,7 @@ import csv
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import tzinfo
+from datetime import UTC, timedelta, tzinfo
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from analytics import queries
+from analytics import lift, outcomes, queries
 from analytics.charts import Share, bar_chart, shares
 from analytics.forms import PRESETS, HistoryFilterForm, PeriodForm
 from analytics.models import Execution
@@ -236,6 +236,8 @@ def playbook_detail(request: HttpRequest, public_id) -> HttpResponse:
         "breakdowns": _breakdowns(request, in_period),
         "timing": queries.recent_timing(in_period),
         "actions": queries.action_performance(in_period),
+        "lift": outcomes.lift_of_playbook(workflow),
+        **_lift_minimums(),
         **_history(request, executions, period, totals),
         "csv_url": reverse("analytics:playbook-csv", args=[workflow.public_id]) + _link(request),
         "poll_urls": _poll_urls(request, page.version, ("live", "history")),
@@ -269,11 +271,36 @@ def explore(request: HttpRequest) -> HttpResponse:
         "breakdowns": _breakdowns(request, in_period),
         "rankings": queries.rankings(rows, in_period),
         "worst_min_runs": queries.WORST_MIN_RUNS,
+        "not_counted": outcomes.not_counted(request.user, period.start.astimezone(UTC).date()),
         **_history(request, executions.select_related("workflow"), period, totals),
         "csv_url": reverse("analytics:explore-csv") + _link(request),
         "poll_urls": _poll_urls(request, page.version, ("live", "history")),
     }
     return _page(request, "analytics/explore.html", context)
+
+
+# Goals' conversions are shown over this many days (and in all).
+GOAL_DAYS = 30
+
+
+@login_required
+@require_GET
+def goal_list(request: HttpRequest) -> HttpResponse:
+    """The user's goals and their conversions, the playbooks ranked by lift on them, and what
+    known bots sent that was not counted."""
+    since = (timezone.now() - timedelta(days=GOAL_DAYS - 1)).astimezone(UTC).date()
+    context = {
+        "goals": outcomes.goals_with_conversions(request.user, since),
+        "ranking": outcomes.lift_ranking(request.user),
+        "not_counted": outcomes.not_counted(request.user, since),
+        "goal_days": GOAL_DAYS,
+        **_lift_minimums(),
+    }
+    return render(request, "analytics/goal_list.html", context)
+
+
+def _lift_minimums() -> dict:
+    return {"min_visitors": lift.MIN_VISITORS, "min_converters": lift.MIN_CONVERTERS}
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,7 @@
 """Dashboard server time with one user owning 200 playbooks and 1,000,000 then 10,000,000
-executions (one action event each), spread over 90 days.
+executions (one action event each), spread over 90 days; a fifth as many visitors exposed (a
+tenth of them held out, by the playbooks with a holdout group), a tenth as many conversions on
+10 goals, and what bots sent each day.
 
 Seeds a database of its own (tracker_dashboards) with SQL, keeps the counters and the hourly
 rollup exactly as the write path would, then renders each dashboard page in-process with
@@ -46,6 +48,32 @@ SELECT workflow_id, id, 'action_executed', '.hero-title', page_url,
                        'error', ''), executed_at
 FROM analytics_execution WHERE id > %(after)s
 """
+GOALS = 10
+# Every tenth playbook has a holdout group; visitors, exposures and conversions for rows
+# start..stop of each kind.
+ADD_GOALS = [
+    """INSERT INTO workflows_goal (public_id, owner_id, site_id, name, kind, selector, match,
+        path, event, created_at)
+       SELECT gen_random_uuid(), %(owner)s, (SELECT site_id FROM workflows_workflow LIMIT 1),
+           'Goal ' || g, 'call', '', '', '', 'goal-' || g, now()
+       FROM generate_series(1, %(goals)s) AS g""",
+    "UPDATE workflows_workflow SET holdout_percent = 10 WHERE (id - %(first)s) %% 10 = 0",
+]
+ADD_EXPOSURES = """
+INSERT INTO analytics_exposure (workflow_id, owner_id, visitor_id, held_out, exposed_at)
+SELECT %(first)s::bigint + (g %% %(playbooks)s), %(owner)s, 'v' || g,
+    (g %% %(playbooks)s) %% 10 = 0 AND g %% 10 = 0, now() - (random() * interval '90 days')
+FROM generate_series(%(start)s::bigint, %(stop)s::bigint) AS g
+"""
+ADD_CONVERSIONS = """
+INSERT INTO analytics_conversion (goal_id, owner_id, visitor_id, day, converted_at,
+    received_at, page_url)
+SELECT goal.first + g %% %(goals)s, %(owner)s, 'v' || (g * 2), moment::date, moment, moment,
+    'https://example.com/thanks'
+FROM generate_series(%(start)s::bigint, %(stop)s::bigint) AS g,
+    LATERAL (SELECT now() - (random() * interval '90 days') AS moment) AS at,
+    (SELECT min(id) AS first FROM workflows_goal) AS goal
+"""
 # The rollups and counters as record_executions keeps them, rebuilt from the rows.
 REBUILD = [
     "TRUNCATE analytics_hourlystat",
@@ -66,6 +94,29 @@ REBUILD = [
     """UPDATE workflows_workflow w SET executions = s.n, last_run = s.latest
        FROM (SELECT workflow_id, count(*) AS n, max(executed_at) AS latest
              FROM analytics_execution GROUP BY 1) s WHERE s.workflow_id = w.id""",
+    """UPDATE workflows_workflow w SET exposed_visitors = s.exposed, held_out_visitors = s.held
+       FROM (SELECT workflow_id, count(*) FILTER (WHERE NOT held_out) AS exposed,
+             count(*) FILTER (WHERE held_out) AS held FROM analytics_exposure GROUP BY 1) s
+       WHERE s.workflow_id = w.id""",
+    "TRUNCATE analytics_goaldailystat",
+    """INSERT INTO analytics_goaldailystat (goal_id, owner_id, day, conversions)
+       SELECT goal_id, owner_id, day, count(*) FROM analytics_conversion GROUP BY 1, 2, 3""",
+    "TRUNCATE analytics_attribution",
+    """INSERT INTO analytics_attribution (workflow_id, goal_id, visitor_id, held_out)
+       SELECT DISTINCT e.workflow_id, c.goal_id, e.visitor_id, e.held_out
+       FROM analytics_exposure e JOIN analytics_conversion c
+           ON c.visitor_id = e.visitor_id AND c.converted_at >= e.exposed_at""",
+    "TRUNCATE analytics_lifttally",
+    """INSERT INTO analytics_lifttally (workflow_id, goal_id, owner_id, held_out, converters)
+       SELECT a.workflow_id, a.goal_id, w.owner_id, a.held_out, count(*)
+       FROM analytics_attribution a JOIN workflows_workflow w ON w.id = a.workflow_id
+       GROUP BY 1, 2, 3, 4""",
+    "TRUNCATE analytics_notcounted",
+    """INSERT INTO analytics_notcounted (owner_id, day, reason, executions, conversions)
+       SELECT w.owner_id, d::date, bot, 40, 3
+       FROM generate_series(now() - interval '89 days', now(), interval '1 day') AS d,
+           unnest(ARRAY['Googlebot', 'bingbot', 'AhrefsBot', 'Headless', 'curl']) AS bot,
+           (SELECT owner_id FROM workflows_workflow LIMIT 1) AS w""",
     # Autovacuum's steady state: the visibility map set, statistics current.
     "VACUUM ANALYZE",
 ]
@@ -80,7 +131,7 @@ import gc
 client = Client()
 client.force_login(get_user_model().objects.get(username="bench"))
 gc.freeze()  # as a gunicorn worker does once it has loaded the app (gunicorn.conf.py)
-busiest = Workflow.objects.order_by("-executions").first()
+busiest = Workflow.objects.filter(holdout_percent__gt=0).order_by("-executions").first()
 newest = Execution.objects.order_by("-executed_at").first()
 pages = {
     "overview": "/",
@@ -95,6 +146,7 @@ pages = {
     "analytics 30 d, errors on mobile": "/analytics/?range=30d&status=error&device=mobile",
     "analytics 90 d, a path no run has": "/analytics/?range=90d&path=/nowhere",
     "one execution": f"/executions/{newest.execution_id}/",
+    "goals, with lift of 20 playbooks on 10 goals": "/goals/",
     "overview poll, nothing new": None,
 }
 overview = client.get("/").content.decode()
@@ -146,6 +198,11 @@ def main() -> None:
     seed_env = {**env, "BENCH_WORKFLOWS": str(PLAYBOOKS), "BENCH_IDS": os.devnull}
     seeded = manage(seed_env, "shell", "-v0", "-c", (ROOT / "bench" / "seed.py").read_text())
     _, owner, first, _ = seeded.split("SEEDED")[1].split()
+    with psycopg.connect(f"{PG_URL}/{DATABASE}", autocommit=True) as connection:
+        for statement in ADD_GOALS:
+            connection.execute(
+                statement, {"owner": int(owner), "first": int(first), "goals": GOALS}
+            )
     lines = []
     done = 0
     for size in sorted(args.sizes):
@@ -157,6 +214,10 @@ def main() -> None:
             params = {"first": int(first), "owner": int(owner), "playbooks": PLAYBOOKS}
             connection.execute(ADD_EXECUTIONS, {**params, "start": done + 1, "stop": size})
             connection.execute(ADD_EVENTS, {"after": after})
+            more = {"start": done // 5 + 1, "stop": size // 5}
+            connection.execute(ADD_EXPOSURES, {**params, **more})
+            more = {"start": done // 10 + 1, "stop": size // 10}
+            connection.execute(ADD_CONVERSIONS, {**params, **more, "goals": GOALS})
             for statement in REBUILD:
                 connection.execute(statement)
             counters, rolled_up, by_day = connection.execute(

@@ -47,6 +47,13 @@ class Scenario:
     batch: int
     hot: bool
     description: str
+    # What a request carries: executions, with their visitor's id (an exposure each), or
+    # conversions. Only plain executions have a pgbench equivalent.
+    kind: str = "execution"
+
+    @property
+    def against_pgbench(self) -> bool:
+        return self.batch > 0 and self.kind == "execution"
 
 
 SCENARIOS = [
@@ -56,7 +63,11 @@ SCENARIOS = [
     # What the stack costs before any work: a CORS preflight without Origin (no database,
     # no cache) through the same middleware and view.
     Scenario("floor", 0, False, "framework floor: a preflight, no I/O"),
+    # As the site script posts with a visitor id: each execution also exposes a new visitor.
+    Scenario("visitor", 1, False, "1 execution and its visitor's exposure per request", "visitor"),
+    Scenario("conversion", 1, False, "1 conversion per request, 100 goals", "conversion"),
 ]
+GOALS = 100
 
 
 @dataclass
@@ -99,7 +110,13 @@ def main() -> None:
     recreate_database()
     manage(env, "migrate", "--noinput", "-v0")
     manage(env, "collectstatic", "--noinput", "-v0")
-    seed_env = {**env, "BENCH_WORKFLOWS": str(WORKFLOWS), "BENCH_IDS": str(work / "ids")}
+    seed_env = {
+        **env,
+        "BENCH_WORKFLOWS": str(WORKFLOWS),
+        "BENCH_IDS": str(work / "ids"),
+        "BENCH_GOALS": str(GOALS),
+        "BENCH_GOAL_IDS": str(work / "goals"),
+    }
     seeded = manage(seed_env, "shell", "-v0", "-c", (BENCH / "seed.py").read_text())
     site_key, owner, first_pk, last_pk = seeded.split("SEEDED")[1].split()
     analyze_seeded_tables()
@@ -119,19 +136,23 @@ def main() -> None:
         for app in apps.values():
             wait_for(f"http://127.0.0.1:{app.port}/healthz")
             # Every worker opens its database connection before anything is measured.
-            endpoint_run(app, work / "ids", site_key, 1, warm_up)
+            endpoint_run(app, work / "ids", site_key, SCENARIOS[0], warm_up)
         results: dict[str, dict[str, list]] = {
             s.name: {"app": [], "baseline": [], "pg": [], "pg_statement": []} for s in scenarios
         }
         for run in range(1, args.runs + 1):
             for scenario in scenarios:
-                ids = work / ("hot" if scenario.hot else "ids")
+                ids = work / (
+                    "hot" if scenario.hot else "goals" if scenario.kind == "conversion" else "ids"
+                )
                 for side, app in apps.items():
+                    if side == "baseline" and scenario.kind != "execution":
+                        continue  # what an earlier commit may not know
                     print(f"run {run}/{args.runs} {scenario.name}: {side}", flush=True)
                     results[scenario.name][side].append(
-                        endpoint_run(app, ids, site_key, scenario.batch, args)
+                        endpoint_run(app, ids, site_key, scenario, args)
                     )
-                if scenario.batch == 0:
+                if not scenario.against_pgbench:
                     continue
                 print(f"run {run}/{args.runs} {scenario.name}: pgbench", flush=True)
                 pk_range = (int(first_pk), int(first_pk) if scenario.hot else int(last_pk))
@@ -268,14 +289,16 @@ def postgres_pids() -> list[int]:
     return pids
 
 
-def endpoint_run(app: "App", ids: Path, key: str, batch: int, args) -> Measure:
+def endpoint_run(app: "App", ids: Path, key: str, scenario: Scenario, args) -> Measure:
+    batch = scenario.batch
     port, app_pid = app.port, app.pid
     app_pids, pg_pids = process_tree(app_pid), postgres_pids()
     app_before, pg_before = cpu_seconds(app_pids), cpu_seconds(pg_pids)
     output = subprocess.run(
         ["wrk", "-t2", f"-c{args.clients}", f"-d{args.duration}s", "--latency", "--timeout", "10s",
          "-s", str(BENCH / "track.lua"), f"http://127.0.0.1:{port}"],
-        env={**os.environ, "BENCH_IDS": str(ids), "BENCH_KEY": key, "BENCH_BATCH": str(batch)},
+        env={**os.environ, "BENCH_IDS": str(ids), "BENCH_KEY": key, "BENCH_BATCH": str(batch),
+             "BENCH_KIND": scenario.kind},
         capture_output=True, text=True, check=True, timeout=args.duration + 60,
     ).stdout  # fmt: skip
     time.sleep(3)  # requests still queued in gunicorn finish before pgbench starts
@@ -355,16 +378,27 @@ def execution_rows() -> int:
         return connection.execute("SELECT count(*) FROM analytics_execution").fetchone()[0]
 
 
-def check_counts() -> dict[str, int]:
+def check_counts() -> dict[str, dict[str, int]]:
+    """What each kind of row adds up to, every way it is counted: equal when exact."""
     with psycopg.connect(f"{PG_URL}/{DATABASE}") as connection:
-        counters, rows, hourly, daily = connection.execute(
+        found = connection.execute(
             "SELECT (SELECT sum(executions) FROM workflows_workflow),"
             " (SELECT count(*) FROM analytics_execution),"
             " (SELECT sum(executions) FROM analytics_hourlystat),"
-            " (SELECT sum(executions) FROM analytics_dailystat)"
+            " (SELECT sum(executions) FROM analytics_dailystat),"
+            " (SELECT sum(exposed_visitors + held_out_visitors) FROM workflows_workflow),"
+            " (SELECT count(*) FROM analytics_exposure),"
+            " (SELECT count(*) FROM analytics_conversion),"
+            " (SELECT sum(conversions) FROM analytics_goaldailystat)"
         ).fetchone()
-    totals = {"counters": counters, "rows": rows, "hourly": hourly, "daily": daily}
-    return {name: int(value or 0) for name, value in totals.items()}
+    values = [int(value or 0) for value in found]
+    return {
+        "executions": dict(
+            zip(("counters", "rows", "hourly rollup", "daily rollup"), values[:4], strict=True)
+        ),
+        "exposures": dict(zip(("counters", "rows"), values[4:6], strict=True)),
+        "conversions": dict(zip(("rows", "daily rollup"), values[6:], strict=True)),
+    }
 
 
 def median(measures: list[Measure]) -> Measure:
@@ -494,6 +528,8 @@ def report(results: dict, exact: dict, args) -> None:
         )
         lines.append("| --- | ---: | ---: | ---: | --- |")
         for name, runs in results.items():
+            if not runs["baseline"]:
+                continue
             app, other = median(runs["app"]), median(runs["baseline"])
             lines.append(
                 f"| {name} | {app.requests_per_s:,.0f} / {other.requests_per_s:,.0f} requests"
@@ -503,11 +539,21 @@ def report(results: dict, exact: dict, args) -> None:
                 f" {app.pg_cpu_per_1000:.3f} / {other.pg_cpu_per_1000:.3f} |"
                 f" {per_pass(name, runs, 'baseline')} |"
             )
-    lines.append(
-        f"After the run: counters {exact['counters']:,}, execution rows {exact['rows']:,},"
-        f" hourly rollup {exact['hourly']:,}, daily rollup {exact['daily']:,}"
-        + (" (equal)." if len(set(exact.values())) == 1 else " (NOT EQUAL).")
-    )
+    if {"conversion", "visitor"} <= results.keys():
+        conversion, execution = (median(results[n]["app"]) for n in ("conversion", "visitor"))
+        lines.append(
+            f"A conversion post against an execution post with its visitor's exposure:"
+            f" {conversion.requests_per_s:,.0f} / {execution.requests_per_s:,.0f} requests/s,"
+            f" app CPU {conversion.app_cpu_per_1000:.2f} / {execution.app_cpu_per_1000:.2f},"
+            f" PG CPU {conversion.pg_cpu_per_1000:.2f} / {execution.pg_cpu_per_1000:.2f}"
+            " s per 1,000."
+        )
+    for kind, totals in exact.items():
+        lines.append(
+            f"After the run, {kind}: "
+            + ", ".join(f"{name} {value:,}" for name, value in totals.items())
+            + (" (equal)." if len(set(totals.values())) == 1 else " (NOT EQUAL).")
+        )
     text = "\n".join(lines) + "\n"
     print("\n" + text)
     out = BENCH / "results"

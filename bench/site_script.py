@@ -27,6 +27,7 @@ from common import ROOT, free_port, manage
 
 sys.path.insert(0, str(ROOT))
 
+from analytics.tests.agents import VISITOR_USER_AGENT  # noqa: E402
 from analytics.tests.pages import LandingSite  # noqa: E402
 
 HEADLINE = ".masthead h1"
@@ -34,6 +35,8 @@ ORIGINAL = "Generate more leads with a professional landing page!"
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    # A visitor's browser: headless Chrome names itself a bot, and the tracker counts no bots.
+    f"--user-agent={VISITOR_USER_AGENT}",
 ]  # fmt: skip
 # Frame by frame from the page's first: when the headline first showed the original text, and
 # when it changed.

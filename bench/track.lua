@@ -1,10 +1,12 @@
 -- wrk: POST executions to the tracking endpoint, as the site script does (text/plain, key in body).
--- Reads BENCH_IDS (one workflow id per line), BENCH_KEY, BENCH_BATCH (executions per request;
--- 0 sends a preflight instead: the framework floor).
+-- Reads BENCH_IDS (one workflow id per line, or goal id for conversions), BENCH_KEY, BENCH_BATCH
+-- (executions per request; 0 sends a preflight instead: the framework floor), BENCH_KIND
+-- ("execution"; "visitor": each with a new visitor's id; "conversion": a new visitor's conversion).
 local ids = {}
 for line in io.lines(os.getenv("BENCH_IDS")) do ids[#ids + 1] = line end
 local key = os.getenv("BENCH_KEY")
 local batch = tonumber(os.getenv("BENCH_BATCH") or "1")
+local kind = os.getenv("BENCH_KIND") or "execution"
 local counter = 0
 local threads = 0
 
@@ -34,13 +36,24 @@ local function record()
     .. '"startedAt":"' .. os.date("!%Y-%m-%dT%H:%M:%SZ") .. '","actions":['
     .. '{"name":"Replace Text","selector":".a","executionTimeMs":4,"config":{"text":"Offer"},"error":""},'
     .. '{"name":"Add Class","selector":".b","executionTimeMs":2,"config":{"className":"x"},"error":""},'
-    .. '{"name":"Hide","selector":".c","executionTimeMs":1,"config":{},"error":""}]}'
+    .. '{"name":"Hide","selector":".c","executionTimeMs":1,"config":{},"error":""}]'
+    .. (kind == "visitor" and (',"visitorId":"' .. hex(32) .. '"') or "") .. '}'
+end
+
+-- What the site script posts when a visitor reaches a goal.
+local function conversion()
+  return '{"goalId":"' .. ids[math.random(#ids)] .. '","visitorId":"' .. hex(32) .. '",'
+    .. '"conversionId":"' .. hex(32) .. '","occurredAt":"' .. os.date("!%Y-%m-%dT%H:%M:%SZ") .. '",'
+    .. '"pageUrl":"https://example.com/thanks","siteKey":"' .. key .. '"}'
 end
 
 request = function()
   counter = counter + 1
   if batch == 0 then  -- the framework floor: a CORS preflight, no body, no I/O
     return wrk.format("OPTIONS", "/api/track-execution")
+  end
+  if kind == "conversion" then
+    return wrk.format("POST", "/api/track-conversion", {["Content-Type"] = "text/plain"}, conversion())
   end
   local body
   if batch == 1 then

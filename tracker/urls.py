@@ -5,18 +5,26 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from analytics.api import TrackExecutionView, WorkflowExecutionList
+from analytics.api import (
+    LiftRanking,
+    TrackConversionView,
+    TrackExecutionView,
+    WorkflowExecutionList,
+    WorkflowLift,
+)
 from tracker.views import healthz
-from workflows.api import SiteConfigView, SiteViewSet, WorkflowViewSet
+from workflows.api import GoalViewSet, SiteConfigView, SiteViewSet, WorkflowViewSet
 from workflows.views import RateLimitedLoginView, demo_page, signup
 
 router = DefaultRouter(trailing_slash=True)
 router.register("workflows", WorkflowViewSet, basename="workflow")
 router.register("sites", SiteViewSet, basename="site")
+router.register("goals", GoalViewSet, basename="goal")
 
 urlpatterns = [
     # First: every page view of every customer site posts here.
     path("api/track-execution", TrackExecutionView.as_view(), name="track-execution"),
+    path("api/track-conversion", TrackConversionView.as_view(), name="track-conversion"),
     path("", include("analytics.urls")),
     path("", include("workflows.urls")),
     path("accounts/login/", RateLimitedLoginView.as_view(), name="login"),
@@ -44,6 +52,8 @@ urlpatterns = [
         WorkflowExecutionList.as_view(),
         name="workflow-executions",
     ),
+    path("api/workflows/<uuid:public_id>/lift/", WorkflowLift.as_view(), name="workflow-lift"),
+    path("api/lift/", LiftRanking.as_view(), name="lift-ranking"),
     path("api/sites/<str:site_key>/workflows", SiteConfigView.as_view(), name="site-config"),
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from workflows.models import Site, SiteOrigin, Workflow
+from workflows.models import Goal, Site, SiteOrigin, Workflow
 
 
 class SiteOriginInline(admin.TabularInline):
@@ -27,5 +27,22 @@ class WorkflowAdmin(admin.ModelAdmin):
     list_select_related = ["owner", "site"]
     list_filter = ["status", "trigger_match"]
     search_fields = ["name", "owner__username", "site__name"]
-    readonly_fields = ["public_id", "executions", "last_run", "created_at", "updated_at"]
+    readonly_fields = [
+        "public_id",
+        "executions",
+        "last_run",
+        "exposed_visitors",
+        "held_out_visitors",
+        "created_at",
+        "updated_at",
+    ]
     date_hierarchy = "last_run"
+
+
+@admin.register(Goal)
+class GoalAdmin(admin.ModelAdmin):
+    list_display = ["name", "owner", "site", "kind", "created_at"]
+    list_select_related = ["owner", "site"]
+    list_filter = ["kind"]
+    search_fields = ["name", "owner__username", "site__name"]
+    readonly_fields = ["public_id", "created_at"]

@@ -12,8 +12,13 @@ from rest_framework.request import Request
 
 from workflows.cors import SiteScriptView, preflight_response, request_origin
 from workflows.definitions import ACTION_LABELS, MAX_BATCH, SETTABLE_ATTRIBUTES, TRIGGER_LABELS
-from workflows.models import Site, Workflow
-from workflows.serializers import SiteConfigSerializer, SiteSerializer, WorkflowSerializer
+from workflows.models import Goal, Site, Workflow
+from workflows.serializers import (
+    GoalSerializer,
+    SiteConfigSerializer,
+    SiteSerializer,
+    WorkflowSerializer,
+)
 
 CONFIG_MAX_AGE = 60
 
@@ -39,6 +44,18 @@ class WorkflowViewSet(viewsets.ModelViewSet):
         return Workflow.objects.for_user(self.request.user).select_related("site")
 
     def perform_create(self, serializer: WorkflowSerializer) -> None:
+        serializer.save(owner=self.request.user)
+
+
+class GoalViewSet(viewsets.ModelViewSet):
+    serializer_class = GoalSerializer
+    lookup_field = "public_id"
+    lookup_value_converter = "uuid"
+
+    def get_queryset(self):
+        return Goal.objects.for_user(self.request.user).select_related("site")
+
+    def perform_create(self, serializer: GoalSerializer) -> None:
         serializer.save(owner=self.request.user)
 
 
@@ -74,6 +91,7 @@ class SiteConfigView(SiteScriptView):
 def site_config(site: Site) -> dict[str, Any]:
     return {
         "workflows": Workflow.objects.filter(site=site).active().order_by("pk"),
+        "goals": Goal.objects.filter(site=site).order_by("pk"),
         "triggerNames": TRIGGER_LABELS,
         "actionNames": ACTION_LABELS,
         "settableAttributes": SETTABLE_ATTRIBUTES,

@@ -20,7 +20,7 @@ from workflows.definitions import (
     VISITOR_KINDS,
     field_problem,
 )
-from workflows.models import Profile, Site, Workflow, normalize_origin
+from workflows.models import Goal, Profile, Site, Workflow, normalize_origin
 
 MATCH_CHOICES = [(match, match.replace("_", " ").capitalize()) for match in TEXT_MATCHES]
 
@@ -32,8 +32,13 @@ class PlaybookForm(forms.ModelForm):
 
     class Meta:
         model = Workflow
-        fields = ["name", "site", "status", "trigger_match"]
+        fields = ["name", "site", "status", "trigger_match", "holdout_percent"]
         labels = {"trigger_match": "Run when"}
+        help_texts = {
+            "holdout_percent": "The share of visitors who meet the triggers but see no change, "
+            "so that the playbook's lift on the site's goals can be measured. 0 turns it off; "
+            "each visitor stays in their group for good."
+        }
 
     def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -42,6 +47,10 @@ class PlaybookForm(forms.ModelForm):
         self.fields["every_page_view"].initial = bool(
             self.instance.pk and not self.instance.triggers
         )
+        self.fields["holdout_percent"].required = False  # blank: no holdout group
+
+    def clean_holdout_percent(self) -> int:
+        return self.cleaned_data["holdout_percent"] or 0
 
     def confirm_triggers(self, triggers: list[dict[str, Any]]) -> bool:
         """A playbook without a trigger changes every page view: only when that was chosen."""
@@ -55,6 +64,29 @@ class PlaybookForm(forms.ModelForm):
                 "every_page_view", "Untick this box, or remove the triggers: it cannot be both."
             )
         return not self.errors
+
+
+class GoalForm(forms.ModelForm):
+    """A goal: its kind, and the one setting that kind uses (the model checks each)."""
+
+    class Meta:
+        model = Goal
+        fields = ["name", "site", "kind", "selector", "match", "path", "event"]
+        labels = {"kind": "Counts when", "match": "Page path", "path": "Path"}
+        help_texts = {
+            "selector": "For a click: the CSS selector of the element (a click inside it counts "
+            "too), e.g. #signup or .buy-button.",
+            "match": "For a page visit: how the page's path is compared.",
+            "path": "For a page visit: the path, e.g. /thank-you.",
+            "event": 'For a call: the name the page passes, as in workflowSystem.goal("signup").',
+        }
+        widgets = {"kind": forms.RadioSelect}
+
+    def __init__(self, *args, user, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["site"].queryset = Site.objects.for_user(user)
+        self.fields["site"].empty_label = None
+        self.fields["match"].choices = [("", "—"), *Goal.PathMatch.choices]
 
 
 def step_type_field(labels: dict[str, str], label: str) -> forms.ChoiceField:

@@ -6,10 +6,12 @@ from zoneinfo import available_timezones
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 
-from workflows.definitions import validate_actions, validate_triggers
+from workflows.definitions import TEXT_MATCHES, validate_actions, validate_triggers
+from workflows.selectors import selector_problem
 
 
 def validate_time_zone(value: str) -> None:
@@ -157,8 +159,14 @@ class Workflow(models.Model):
     trigger_match = models.CharField(max_length=3, choices=TriggerMatch, default=TriggerMatch.ALL)
     triggers = models.JSONField(default=list, blank=True, validators=[validate_triggers])
     actions = models.JSONField(default=list, validators=[validate_actions])
-    # Lifetime counter, raised with F() by analytics.services.record_execution only.
+    # The share of visitors kept from the actions, to measure the playbook's lift against.
+    holdout_percent = models.PositiveSmallIntegerField(
+        "holdout group (%)", default=0, validators=[MaxValueValidator(100)]
+    )
+    # Lifetime counters, raised by analytics.services only.
     executions = models.PositiveBigIntegerField(default=0, editable=False)
+    exposed_visitors = models.PositiveBigIntegerField(default=0, editable=False)
+    held_out_visitors = models.PositiveBigIntegerField(default=0, editable=False)
     last_run = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -173,6 +181,9 @@ class Workflow(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(trigger_match__in=["all", "any"]), name="workflow_trigger_match_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(holdout_percent__lte=100), name="workflow_holdout_percent_valid"
             ),
         ]
         indexes = [
@@ -202,6 +213,101 @@ class Workflow(models.Model):
         others = Workflow.objects.filter(site_id=self.site_id).active().exclude(pk=self.pk)
         shared = [(other, sorted(self.selectors & other.selectors)) for other in others]
         return [(other, selectors) for other, selectors in shared if selectors]
+
+
+class GoalQuerySet(models.QuerySet):
+    def for_user(self, user) -> "GoalQuerySet":
+        return self.filter(owner=user) if user.is_authenticated else self.none()
+
+
+goal_event = RegexValidator(
+    r"^[A-Za-z0-9_.:-]{1,100}$", "Use only letters, digits and _ . : - (at most 100)."
+)
+
+
+class Goal(models.Model):
+    """What a marketer wants visitors of a site to do: playbooks' lift is measured against it.
+
+    The site script counts a conversion when the visitor clicks an element matching
+    `selector` (click), opens a page whose path matches `path` (page), or when the page calls
+    `workflowSystem.goal(event)` (call)."""
+
+    class Kind(models.TextChoices):
+        CLICK = "click", "A click on an element"
+        PAGE = "page", "A visit to a page"
+        CALL = "call", "A call from the page"
+
+    class PathMatch(models.TextChoices):
+        EQUALS = "equals", "is"
+        CONTAINS = "contains", "contains"
+        STARTS_WITH = "starts_with", "starts with"
+
+    # The fields each kind uses; the others stay blank.
+    FIELDS_OF_KIND = {"click": ("selector",), "page": ("match", "path"), "call": ("event",)}
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="goals", db_index=False
+    )
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="goals")
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=5, choices=Kind)
+    selector = models.CharField(max_length=1000, blank=True)
+    match = models.CharField("path match", max_length=11, choices=PathMatch, blank=True)
+    path = models.CharField(max_length=2048, blank=True)
+    event = models.CharField(max_length=100, blank=True, validators=[goal_event])
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = GoalQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=["click", "page", "call"]), name="goal_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(match__in=["", *TEXT_MATCHES]), name="goal_match_valid"
+            ),
+            models.CheckConstraint(
+                condition=(Q(kind="click") & ~Q(selector=""))
+                | (Q(kind="page") & ~Q(match="") & ~Q(path=""))
+                | (Q(kind="call") & ~Q(event="")),
+                name="goal_has_what_its_kind_needs",
+            ),
+        ]
+        indexes = [models.Index(fields=["owner", "name"], name="goal_owner_name_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        errors = {}
+        if self.site_id and self.owner_id and self.site.owner_id != self.owner_id:
+            errors["site"] = "The site must belong to the goal's owner."
+        needed = self.FIELDS_OF_KIND.get(self.kind, ())
+        for name in ("selector", "match", "path", "event"):
+            if name not in needed:
+                setattr(self, name, "")
+            elif not getattr(self, name).strip():
+                errors[name] = (
+                    f"A goal of this kind needs a {self._meta.get_field(name).verbose_name}."
+                )
+        if self.kind == self.Kind.CLICK and self.selector.strip():
+            problem = selector_problem(self.selector)
+            if problem:
+                errors["selector"] = problem
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def description(self) -> str:
+        """What counts as reaching the goal, in words."""
+        if self.kind == self.Kind.CLICK:
+            return f"A click on {self.selector}"
+        if self.kind == self.Kind.PAGE:
+            return f"A visit to a page whose path {self.get_match_display()} {self.path}"
+        return f'The page calls workflowSystem.goal("{self.event}")'
 
 
 class Profile(models.Model):

@@ -2,7 +2,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from rest_framework import serializers
 
-from workflows.models import Site, SiteOrigin, Workflow, normalize_origin
+from workflows.models import Goal, Site, SiteOrigin, Workflow, normalize_origin
 
 
 class OriginField(serializers.CharField):
@@ -59,6 +59,13 @@ class WorkflowSerializer(serializers.ModelSerializer):
     triggerMatch = serializers.ChoiceField(
         source="trigger_match", choices=Workflow.TriggerMatch.choices, required=False
     )
+    holdoutPercent = serializers.IntegerField(
+        source="holdout_percent",
+        min_value=0,
+        max_value=100,
+        required=False,
+        help_text="The share of visitors kept from the actions, to measure lift against (0: none).",
+    )
     lastRun = serializers.DateTimeField(source="last_run", read_only=True, allow_null=True)
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
     updatedAt = serializers.DateTimeField(source="updated_at", read_only=True)
@@ -73,6 +80,7 @@ class WorkflowSerializer(serializers.ModelSerializer):
             "triggerMatch",
             "triggers",
             "actions",
+            "holdoutPercent",
             "executions",
             "lastRun",
             "createdAt",
@@ -90,6 +98,45 @@ class WorkflowSerializer(serializers.ModelSerializer):
         return fields
 
 
+class GoalSerializer(serializers.ModelSerializer):
+    """A goal in the REST API: the fields its kind does not use are blank."""
+
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    site = serializers.SlugRelatedField(slug_field="public_id", queryset=Site.objects.none())
+    createdAt = serializers.DateTimeField(source="created_at", read_only=True)
+
+    class Meta:
+        model = Goal
+        fields = ["id", "name", "site", "kind", "selector", "match", "path", "event", "createdAt"]
+
+    def get_fields(self) -> dict:
+        fields = super().get_fields()
+        request = self.context.get("request")
+        if request is not None and request.user.is_authenticated:
+            fields["site"].queryset = Site.objects.for_user(request.user)
+        return fields
+
+    def validate(self, data: dict) -> dict:
+        """The model's own checks (what each kind needs, the selector), as the form runs them."""
+        goal = Goal(**{**self._current(), **data})
+        if self.context.get("request") is not None:
+            goal.owner = self.context["request"].user
+        try:
+            goal.clean()
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from None
+        return {
+            **data,
+            **{name: getattr(goal, name) for name in ("selector", "match", "path", "event")},
+        }
+
+    def _current(self) -> dict:
+        if self.instance is None:
+            return {}
+        names = ("name", "site", "kind", "selector", "match", "path", "event")
+        return {name: getattr(self.instance, name) for name in names}
+
+
 class PlaybookConfigSerializer(serializers.ModelSerializer):
     """A playbook as the site script runs it."""
 
@@ -97,10 +144,22 @@ class PlaybookConfigSerializer(serializers.ModelSerializer):
     triggerMatch = serializers.ChoiceField(
         source="trigger_match", choices=Workflow.TriggerMatch.choices
     )
+    holdoutPercent = serializers.IntegerField(source="holdout_percent")
 
     class Meta:
         model = Workflow
-        fields = ["id", "name", "triggerMatch", "triggers", "actions"]
+        fields = ["id", "name", "triggerMatch", "triggers", "actions", "holdoutPercent"]
+        read_only_fields = fields
+
+
+class GoalConfigSerializer(serializers.ModelSerializer):
+    """A goal as the site script watches for it."""
+
+    id = serializers.UUIDField(source="public_id")
+
+    class Meta:
+        model = Goal
+        fields = ["id", "name", "kind", "selector", "match", "path", "event"]
         read_only_fields = fields
 
 
@@ -109,6 +168,7 @@ class SiteConfigSerializer(serializers.Serializer):
     and reports them by."""
 
     workflows = PlaybookConfigSerializer(many=True)
+    goals = GoalConfigSerializer(many=True)
     triggerNames = serializers.DictField(
         child=serializers.CharField(), help_text="What `triggerName` says for each trigger type."
     )

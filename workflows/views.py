@@ -12,6 +12,7 @@ from django_ratelimit.core import get_usage
 
 from workflows.forms import (
     ActionFormSet,
+    GoalForm,
     PlaybookForm,
     ProfileForm,
     SignupForm,
@@ -20,8 +21,8 @@ from workflows.forms import (
     definitions,
     step_formset,
 )
-from workflows.models import Profile, Site, SiteOrigin, Workflow, new_site_key
-from workflows.shortcuts import get_site_for_user, get_workflow_for_user
+from workflows.models import Goal, Profile, Site, SiteOrigin, Workflow, new_site_key
+from workflows.shortcuts import get_goal_for_user, get_site_for_user, get_workflow_for_user
 
 
 @require_GET
@@ -145,6 +146,41 @@ def _site_form(request: HttpRequest, site: Site) -> HttpResponse:
         messages.success(request, f"Saved “{site.name}”.")
         return redirect("workflows:sites")
     return render(request, "workflows/site_form.html", {"form": form, "site": site})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def goal_create(request: HttpRequest) -> HttpResponse:
+    return _goal_form(request, Goal(owner=request.user))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def goal_edit(request: HttpRequest, public_id) -> HttpResponse:
+    return _goal_form(request, get_goal_for_user(request.user, public_id))
+
+
+def _goal_form(request: HttpRequest, goal: Goal) -> HttpResponse:
+    form = GoalForm(
+        request.POST if request.method == "POST" else None, instance=goal, user=request.user
+    )
+    if request.method == "POST" and form.is_valid():
+        goal = form.save()
+        messages.success(request, f"Saved “{goal.name}”.")
+        return redirect("analytics:goals")
+    return render(request, "workflows/goal_form.html", {"form": form, "goal": goal})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def goal_delete(request: HttpRequest, public_id) -> HttpResponse:
+    """Ask first (GET), then delete (POST), with its conversions and lift."""
+    goal = get_goal_for_user(request.user, public_id)
+    if request.method == "GET":
+        return render(request, "workflows/goal_confirm_delete.html", {"goal": goal})
+    goal.delete()
+    messages.success(request, f"Deleted “{goal.name}”.")
+    return redirect("analytics:goals")
 
 
 @login_required

@@ -43,3 +43,22 @@ def last_run(moment: datetime | None) -> str:
     if local.date() == today - timedelta(days=1):
         return f"Yesterday {local:%H:%M}"
     return f"{local:%b} {local.day}, {local.year}"
+
+
+@register.filter
+def rate(value: float | None) -> str:
+    """A share from 0 to 1 as a percentage: 0.0512 -> 5.12%."""
+    return "–" if value is None else f"{100 * value:.2f}%"
+
+
+@register.filter
+def relative(value: float | None) -> str:
+    """A relative change from 0: 0.125 -> +12.5%, -0.03 -> −3.0%."""
+    return signed(None if value is None else 100 * value)
+
+
+@register.filter
+def p_value(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return "p < 0.001" if value < 0.001 else f"p = {value:.3f}"

@@ -7,6 +7,7 @@ from typing import Any
 from django.test import Client
 from django.utils import timezone
 
+from analytics.conversions import record_conversions
 from analytics.services import record_execution
 from workflows.models import Site, Workflow
 
@@ -78,3 +79,23 @@ def run(workflow, *, ago=None, status="success", ms=100, device="desktop", **kw)
         started_at=timezone.now() - (earlier_today() if ago is None else ago),
         **kw,
     )
+
+
+CONVERSION_URL = "/api/track-conversion"
+
+
+def post_conversion(client: Client, body: Any, *, site: Site | None = None, **headers: Any):
+    """POST to the conversion endpoint, authenticated with `site`'s key in the header."""
+    if site is not None:
+        headers.setdefault("HTTP_X_SITE_KEY", site.site_key)
+    data = body if isinstance(body, str | bytes) else json.dumps(body)
+    return client.post(CONVERSION_URL, data=data, content_type="application/json", **headers)
+
+
+def convert(goals, visitors, **fields: Any) -> None:
+    """Each of `visitors` reaches each of `goals` now, through the write path."""
+    for goal in goals:
+        items = [
+            {"goal_id": goal.public_id, "visitor_id": visitor, **fields} for visitor in visitors
+        ]
+        record_conversions(site_key=goal.site.site_key, origin=None, items=items)

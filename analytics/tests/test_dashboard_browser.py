@@ -6,6 +6,7 @@ import urllib.request
 import pytest
 from playwright.sync_api import expect
 
+from analytics.tests.agents import VISITOR_USER_AGENT
 from analytics.tests.helpers import execution_body
 
 pytestmark = [
@@ -19,7 +20,11 @@ def track(live_server, workflow) -> int:
     request = urllib.request.Request(
         f"{live_server.url}/api/track-execution",
         data=json.dumps(execution_body(workflow, pageUrl="https://shop.example/live")).encode(),
-        headers={"Content-Type": "application/json", "X-Site-Key": workflow.site.site_key},
+        headers={
+            "Content-Type": "application/json",
+            "X-Site-Key": workflow.site.site_key,
+            "User-Agent": VISITOR_USER_AGENT,  # as the site script posts it from a browser
+        },
     )
     with urllib.request.urlopen(request) as response:
         return response.status

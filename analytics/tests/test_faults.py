@@ -23,6 +23,8 @@ import psycopg
 import pytest
 from django.conf import settings
 
+from analytics.tests.agents import VISITOR_USER_AGENT
+
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"))), None)
@@ -193,7 +195,7 @@ class App:
         request = urllib.request.Request(
             f"{self.url}/api/track-execution",
             data=json.dumps(body).encode(),
-            headers={"Content-Type": "text/plain"},
+            headers={"Content-Type": "text/plain", "User-Agent": VISITOR_USER_AGENT},
         )
         started = time.monotonic()
         try:

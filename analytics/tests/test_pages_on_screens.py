@@ -13,7 +13,7 @@ from django.core.management import call_command
 
 from analytics.management.commands.load_demo import DEMO_PASSWORD, DEMO_USERNAME
 from analytics.models import Execution
-from workflows.models import Site, Workflow
+from workflows.models import Goal, Site, Workflow
 
 pytestmark = [
     pytest.mark.browser,
@@ -36,6 +36,7 @@ def signed_in_pages() -> dict[str, str]:
     workflow = Workflow.objects.filter(owner__username=DEMO_USERNAME).order_by("pk").first()
     site = Site.objects.filter(owner__username=DEMO_USERNAME).order_by("pk").first()
     failed = Execution.objects.filter(workflow=workflow, status="error").first()
+    goal = Goal.objects.filter(owner__username=DEMO_USERNAME).order_by("pk").first()
     return {
         "overview": "/",
         "overview-24h": "/?range=24h",
@@ -52,6 +53,10 @@ def signed_in_pages() -> dict[str, str]:
         "site-rotate-key": f"/sites/{site.public_id}/rotate-key/",
         "settings": "/settings/",
         "password-change": "/accounts/password_change/",
+        "goals": "/goals/",
+        "goal-new": "/goals/new/",
+        "goal-edit": f"/goals/{goal.public_id}/edit/",
+        "goal-delete": f"/goals/{goal.public_id}/delete/",
     }
 
 

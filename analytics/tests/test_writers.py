@@ -1,6 +1,7 @@
-"""Every writer stores the same rows for the same executions: the statement for a site key's
-single execution, the statement for an owner's executions, and the ORM (other databases).
-Every column of every table they write is compared, the columns read from the models."""
+"""Every writer stores the same rows for the same executions (and conversions): the statement
+for a site key's single execution, the statement for an owner's executions, and the ORM (other
+databases). Every column of every table they write is compared, the columns read from the
+models."""
 
 from datetime import UTC, datetime, timedelta
 from unittest import mock
@@ -10,10 +11,20 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analytics import services
-from analytics.api import EXECUTION
-from analytics.models import AnalyticsEvent, DailyStat, Execution, HourlyStat
-from workflows.models import Site, Workflow
+from analytics import conversions, services
+from analytics.api import CONVERSION, validated_execution
+from analytics.models import (
+    AnalyticsEvent,
+    Attribution,
+    Conversion,
+    DailyStat,
+    Execution,
+    Exposure,
+    GoalDailyStat,
+    HourlyStat,
+    LiftTally,
+)
+from workflows.models import Goal, Site, Workflow
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -51,6 +62,9 @@ records = st.fixed_dictionaries(
             lambda late: (NOW - timedelta(seconds=late)).isoformat()
         ),
         "actions": st.lists(actions, max_size=3),
+        # Few visitors, so that exposures repeat; some held out (then without actions).
+        "visitorId": st.sampled_from(["v-1", "v-2"]),
+        "heldOut": st.booleans(),
     },
 )
 
@@ -58,6 +72,15 @@ records = st.fixed_dictionaries(
 @pytest.fixture
 def playbooks(alice, alice_site, charlie_workflow) -> list[Workflow]:
     other_site = Site.objects.create(owner=alice, name="Alice's other shop")
+    # Goals the visitors reached before the executions arrive (some after they ran).
+    for site, name in ((alice_site, "Signed up"), (other_site, "Read")):
+        goal = Goal.objects.create(owner=alice, site=site, name=name, kind="call", event="x")
+        for visitor, late in (("v-1", 0), ("v-2", 3 * 24 * 3600)):
+            moment = NOW - timedelta(seconds=late)
+            Conversion.objects.create(
+                goal=goal, owner=alice, visitor_id=visitor, day=moment.date(),
+                converted_at=moment, received_at=NOW,
+            )  # fmt: skip
     return [
         Workflow.objects.create(owner=alice, site=alice_site, name="Hero"),
         Workflow.objects.create(owner=alice, site=alice_site, name="CTA"),
@@ -110,7 +133,16 @@ def stored() -> dict[str, list]:
         "events": events,
         **{
             model.__name__: list(model.objects.values_list(*columns(model)))
-            for model in (Workflow, HourlyStat, DailyStat)
+            for model in (
+                Workflow,
+                HourlyStat,
+                DailyStat,
+                Exposure,
+                Attribution,
+                LiftTally,
+                Conversion,
+                GoalDailyStat,
+            )
         },
     }
     return {name: sorted(rows, key=repr) for name, rows in tables.items()}
@@ -122,9 +154,12 @@ def record_and_read(writer, site, items) -> tuple[list, dict]:
         answers = writer(site, items)
         public_ids = set(Execution.objects.values_list("public_id", flat=True))
         for answer in answers:  # each answer names an execution that is stored
-            assert answer is None or answer.execution_id.removeprefix("exec-") in {
-                public_id.hex for public_id in public_ids
-            }
+            assert (
+                answer is None
+                or answer.execution_id is None
+                or answer.execution_id.removeprefix("exec-")
+                in {public_id.hex for public_id in public_ids}
+            )
         outcome = [None if answer is None else answer.created for answer in answers], stored()
         transaction.set_rollback(True)
     return outcome
@@ -132,7 +167,7 @@ def record_and_read(writer, site, items) -> tuple[list, dict]:
 
 # Each writer's work is undone, so the playbooks are the same for every example.
 @settings(
-    max_examples=80,
+    max_examples=60,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
@@ -143,7 +178,9 @@ def test_every_writer_stores_the_same_rows(playbooks, alice_site, generated):
         for record in generated:
             body = {k: v for k, v in record.items() if k != "playbook"}
             body["workflowId"] = str(playbooks[record["playbook"]].public_id)
-            items.append(EXECUTION.run_validation(body))
+            if body.get("heldOut"):
+                body = {**body, "actions": [], "visitorId": body.get("visitorId", "v-3")}
+            items.append(validated_execution(body))
         before = stored()
         outcomes = [record_and_read(writer, alice_site, items) for writer in WRITERS]
 
@@ -151,7 +188,10 @@ def test_every_writer_stores_the_same_rows(playbooks, alice_site, generated):
     assert answers[0] == answers[1] == answers[2]
     assert tables[0] == tables[1] == tables[2]
     # Something was written whenever an execution was recorded.
-    recorded = sum(created is True for created in answers[0])
+    recorded = sum(
+        created is True and not item.get("held_out")
+        for created, item in zip(answers[0], items, strict=True)
+    )
     assert len(tables[0]["executions"]) - len(before["executions"]) == recorded
 
 
@@ -166,3 +206,80 @@ def test_a_new_field_of_the_model_reaches_every_statement():
         for field in Execution._meta.concrete_fields
         if field.name not in ("id", "workflow", "owner")
     }
+
+
+conversion_records = st.fixed_dictionaries(
+    {"goal": st.sampled_from(range(3)), "visitorId": st.sampled_from(["v-1", "v-2", "v-3"])},
+    optional={
+        "conversionId": st.sampled_from(["c-1", "c-2"]),
+        "pageUrl": st.sampled_from(["", "https://shop.example/thanks"]),
+        # Before or after the visitors' exposures, across days.
+        "occurredAt": st.integers(-60, 5 * 24 * 3600).map(
+            lambda late: (NOW - timedelta(seconds=late)).isoformat()
+        ),
+    },
+)
+
+
+def conversions_in_one_statement(site, items):
+    return conversions.record_conversions(site_key=site.site_key, origin=None, items=items)
+
+
+def conversions_with_the_orm(site, items):
+    rows = [conversions.conversion_columns(item, NOW) for item in items]
+    found = conversions._write_with_the_orm(site.site_key, None, items, rows)
+    return [found.get(position) for position in range(len(items))]
+
+
+@pytest.fixture
+def exposed(alice, alice_site, playbooks) -> list[Goal]:
+    """Visitors exposed to (or held out of) Alice's playbooks two days ago, and goals: two on
+    the posting site, one elsewhere."""
+    for playbook, visitor, held_out in (
+        (playbooks[0], "v-1", False),
+        (playbooks[0], "v-2", True),
+        (playbooks[1], "v-1", True),
+        (playbooks[2], "v-1", False),
+    ):
+        Exposure.objects.create(
+            workflow=playbook, owner=alice, visitor_id=visitor, held_out=held_out,
+            exposed_at=NOW - timedelta(days=2),
+        )  # fmt: skip
+    signed_up, read = Goal.objects.get(site=alice_site), Goal.objects.exclude(site=alice_site).get()
+    buy = Goal.objects.create(owner=alice, site=alice_site, name="Buy", kind="call", event="buy")
+    return [buy, signed_up, read]
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(st.lists(conversion_records, min_size=1, max_size=6))
+def test_both_conversion_writers_store_the_same_rows(exposed, alice_site, generated):
+    items = []
+    with mock.patch("django.utils.timezone.now", return_value=NOW):
+        for record in generated:
+            body = {k: v for k, v in record.items() if k != "goal"}
+            items.append(
+                CONVERSION.run_validation(
+                    {**body, "goalId": str(exposed[record["goal"]].public_id)}
+                )
+            )
+
+        def answers_and_rows(writer):
+            with transaction.atomic():
+                answers = writer(alice_site, items)
+                outcome = (
+                    [None if a is None else getattr(a, "created", a) for a in answers],
+                    stored(),
+                )
+                transaction.set_rollback(True)
+            return outcome
+
+        statement, orm = (
+            answers_and_rows(conversions_in_one_statement),
+            answers_and_rows(conversions_with_the_orm),
+        )
+
+    assert statement == orm

@@ -85,6 +85,7 @@ def test_the_admin_shows_counters_read_only(admin_client_with_data, alice_workfl
 def test_the_demo_command_loads_a_working_demo():
     from django.contrib.auth import get_user_model
 
+    from analytics.outcomes import lift_of_playbook
     from workflows.models import Workflow
 
     call_command("load_demo", executions=50, force=True)
@@ -92,8 +93,14 @@ def test_the_demo_command_loads_a_working_demo():
     demo = get_user_model().objects.get(username="demo")
     workflows = Workflow.objects.for_user(demo)
     assert workflows.count() == 4
-    assert sum(w.executions for w in workflows) == 50
-    assert demo.executions.count() == 50
+    # The history asked for, and the runs of the visitors of the playbooks with a holdout.
+    assert sum(w.executions for w in workflows) == demo.executions.count() > 50
+    lift = {
+        row.goal.name: row.lift
+        for row in lift_of_playbook(workflows.get(name__startswith="Spring"))
+    }
+    assert lift["Started a trial"].enough and lift["Started a trial"].lift > 0
+    assert not lift["Saw pricing"].enough
 
 
 def test_the_demo_command_refuses_to_create_its_superuser_with_debug_off(settings):

@@ -6,6 +6,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from analytics.services import record_execution
+from workflows.models import Goal
 
 pytestmark = pytest.mark.django_db
 
@@ -26,6 +27,10 @@ OWNED = {
     "workflow-executions": lambda w: f"/api/workflows/{w.public_id}/executions/",
     "workflow-detail": lambda w: f"/api/workflows/{w.public_id}/",
     "site-detail": lambda w: f"/api/sites/{w.site.public_id}/",
+    "workflow-lift": lambda w: f"/api/workflows/{w.public_id}/lift/",
+    "goal-edit": lambda w: reverse("workflows:goal-edit", args=[w.site.goals.get().public_id]),
+    "goal-delete": lambda w: reverse("workflows:goal-delete", args=[w.site.goals.get().public_id]),
+    "goal-detail": lambda w: f"/api/goals/{w.site.goals.get().public_id}/",
 }
 # Pages and API lists: only the requesting user's data.
 PRIVATE = {
@@ -42,6 +47,10 @@ PRIVATE = {
     "workflow-list": "/api/workflows/",
     "site-list": "/api/sites/",
     "api-root": "/api/",
+    "goals": "/goals/",
+    "goal-create": "/goals/new/",
+    "goal-list": "/api/goals/",
+    "lift-ranking": "/api/lift/",
 }
 # Open by design: authentication pages, the site script's endpoints (site key), health,
 # the API description, the demo page, and the admin (staff only, its own checks).
@@ -52,6 +61,7 @@ PUBLIC = {
     "demo",
     "healthz",
     "track-execution",
+    "track-conversion",
     "site-config",
     "api-schema",
     "api-docs",
@@ -87,6 +97,10 @@ def alices_workflow_with_history(alice_workflow):
         execution_time_ms=5,
         page_url="https://alice.example/secret-page",
     )
+    Goal.objects.create(
+        owner=alice_workflow.owner, site=alice_workflow.site, name="Secret goal", kind="page",
+        match="equals", path="/secret-goal-page",
+    )  # fmt: skip
     return alice_workflow
 
 
@@ -112,6 +126,7 @@ def test_a_stranger_gets_404_for_every_owned_url(
         "active",
         site_key,
     )
+    assert workflow.site.goals.get().name == "Secret goal"
     client.force_login(alice)
     as_owner = getattr(client, method)(url, {}, content_type="application/json")
     expected = 405 if as_owner.status_code == 405 else 404  # 405: refused before any lookup
@@ -122,7 +137,7 @@ def test_a_stranger_gets_404_for_every_owned_url(
 def test_anonymous_visitors_cannot_reach_owned_urls(client, alices_workflow_with_history, name):
     response = client.get(OWNED[name](alices_workflow_with_history))
 
-    if name.startswith(("workflow-", "site-detail")):
+    if name.startswith(("workflow-", "site-detail", "goal-detail")):
         assert response.status_code in (401, 403)
     else:
         assert response.status_code == 302

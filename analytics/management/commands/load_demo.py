@@ -8,13 +8,23 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from analytics.services import record_execution
+from analytics.conversions import record_conversions
+from analytics.services import count_not_counted, record_execution
 from workflows.definitions import ACTION_LABELS
-from workflows.models import Site, SiteOrigin, Workflow
+from workflows.models import Goal, Site, SiteOrigin, Workflow
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "demo-password"
 DEMO_ORIGINS = ["http://127.0.0.1:8000", "http://localhost:8000"]
+
+GOALS = [
+    {"name": "Started a trial", "kind": "click", "selector": ".cta"},
+    {"name": "Saw pricing", "kind": "page", "match": "starts_with", "path": "/pricing"},
+]
+# Visitors who met each playbook's triggers, and how often the exposed and the held out among
+# them reached the first goal.
+EXPERIMENT_VISITORS = {"Spring campaign headline": 800, "Mobile CTA Optimization": 300}
+CONVERSION_RATES = {False: 0.12, True: 0.08}
 
 PLAYBOOKS = [
     {
@@ -30,6 +40,7 @@ PLAYBOOKS = [
             {"type": "add_class", "selector": ".hero", "className": "hero--campaign"},
         ],
         "trigger_name": "UTM Parameters",
+        "holdout_percent": 25,
         "pages": [
             "https://example.com/?utm_source=newsletter&utm_campaign=spring-sale",
             "https://example.com/pricing?utm_source=newsletter&utm_campaign=spring-sale",
@@ -46,6 +57,7 @@ PLAYBOOKS = [
             {"type": "set_style", "selector": ".cta", "property": "font-size", "value": "1.25rem"},
         ],
         "trigger_name": "Device Type",
+        "holdout_percent": 10,
         "pages": [
             "https://example.com/",
             "https://example.com/?utm_source=google&utm_campaign=brand",
@@ -110,9 +122,11 @@ class Command(BaseCommand):
                     trigger_match=spec["trigger_match"],
                     triggers=spec["triggers"],
                     actions=spec["actions"],
+                    holdout_percent=spec.get("holdout_percent", 0),
                 )
                 for spec in PLAYBOOKS
             ]
+            goals = [Goal.objects.create(owner=user, site=site, **goal) for goal in GOALS]
             Workflow.objects.create(
                 owner=user,
                 site=site,
@@ -122,6 +136,7 @@ class Command(BaseCommand):
                 actions=[{"type": "show", "selector": ".holiday-banner"}],
             )
         self._record_history(user, site, workflows, executions)
+        self._record_experiments(user, site, workflows, goals[0])
         token, _ = Token.objects.get_or_create(user=user)
         self.stdout.write(
             self.style.SUCCESS(
@@ -166,3 +181,38 @@ class Command(BaseCommand):
                     )
                 ],
             )
+
+    def _record_experiments(self, user, site: Site, workflows: list[Workflow], goal: Goal) -> None:
+        """Visitors exposed to or held out of the playbooks with a holdout group, and the
+        conversions some of them made after, through the real write paths, reproducibly."""
+        rng = random.Random(7)
+        now = timezone.now()
+        conversions = []
+        for workflow in workflows:
+            for number in range(EXPERIMENT_VISITORS.get(workflow.name, 0)):
+                visitor = f"demo-{workflow.pk}-{number}"
+                held_out = rng.random() * 100 < workflow.holdout_percent
+                ran_at = now - timedelta(seconds=rng.randint(3600, 14 * 24 * 3600))
+                record_execution(
+                    owner=user,
+                    site=site,
+                    workflow_id=workflow.public_id,
+                    status="success",
+                    execution_time_ms=0 if held_out else rng.randint(5, 80),
+                    device_type=rng.choice(["desktop", "mobile"]),
+                    trigger_name="Page View",
+                    started_at=ran_at,
+                    visitor_id=visitor,
+                    held_out=held_out,
+                )
+                if rng.random() < CONVERSION_RATES[held_out]:
+                    conversions.append(
+                        {
+                            "goal_id": goal.public_id,
+                            "visitor_id": visitor,
+                            "occurred_at": ran_at + timedelta(minutes=rng.randint(1, 600)),
+                        }
+                    )
+        record_conversions(site_key=site.site_key, origin=None, items=conversions)
+        for bot, executions in (("Googlebot", 14), ("AhrefsBot", 3)):
+            count_not_counted(owner=user, reason=bot, executions=executions, conversions=1)
