@@ -1,5 +1,7 @@
-/*! UnifiedWorkflowSystem.js: runs a site's playbooks and tracks every execution.
+/*! UnifiedWorkflowSystem.js: runs a site's playbooks, tracks every execution and every goal
+ * reached, and keeps a holdout group of visitors who see no change.
  * Embed: <script async src=".../UnifiedWorkflowSystem.js" data-site-key="sk_..."></script>
+ * (add data-require-consent to track only once the page calls workflowSystem.consent(true)).
  * Nothing here may break the host page: every failure is caught and only logged in debug mode. */
 (() => {
   "use strict";
@@ -14,6 +16,7 @@
   const randomId = () =>
     Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
 
+  /** The storage `kind`, or null: probed by writing, so only once tracking is allowed. */
   function storage(kind) {
     try {
       const store = window[kind];
@@ -24,6 +27,34 @@
       return null; // disabled or full: fall back to memory
     }
   }
+
+  /** Read a stored value without writing anything (as tracking that is off must not). */
+  function peek(kind, key) {
+    try {
+      return window[kind].getItem(key);
+    } catch {
+      return null;
+    }
+  }
+
+  /** Why the browser asks not to be tracked, or "" when it does not: this always wins. */
+  function privacySignal() {
+    if (navigator.doNotTrack === "1" || window.doNotTrack === "1") return "Do Not Track";
+    if (navigator.globalPrivacyControl === true) return "Global Privacy Control";
+    return "";
+  }
+
+  /** FNV-1a, 32 bits, of the text's UTF-8 bytes: a visitor gets the same group in every tab. */
+  function fnv1a(text) {
+    let hash = 0x811c9dc5;
+    for (const byte of new TextEncoder().encode(text)) {
+      hash ^= byte;
+      hash = Math.imul(hash, 0x01000193) >>> 0;
+    }
+    return hash >>> 0;
+  }
+
+  const utcDay = (iso) => iso.slice(0, 10);
 
   function detectDevice() {
     const ua = navigator.userAgent;
@@ -65,16 +96,18 @@
     insert_after: (el, a) => el.after(insertedText(a.text)),
   };
 
-  /** Executions waiting for the server, kept until it accepts them, refuses them for good, or
-   * they are older than it takes. Each page view keeps its own queue (in memory, and a copy in
-   * localStorage under a key of its own), so tabs never overwrite each other's; a page view
-   * takes over the queues that pages which have left did not deliver. Taken over twice, an
-   * execution is sent twice and counted once: the server knows its executionId. */
+  /** Records (executions, or conversions) waiting for the server, kept until it accepts them,
+   * refuses them for good, or they are older than it takes. Each page view keeps its own queue
+   * (in memory, and a copy in localStorage under a key of its own), so tabs never overwrite
+   * each other's; a page view takes over the queues that pages which have left did not
+   * deliver. Taken over twice, a record is sent twice and counted once: the server knows its
+   * id. `kind` says what is queued: its endpoint, storage prefix, batch key, id and time fields,
+   * and the noun of its log lines. */
   class Tracker {
-    constructor(engine) {
+    constructor(engine, kind) {
       this.engine = engine;
-      this.store = storage("localStorage");
-      this.prefix = `wf_queue:${engine.config.siteKey}`;
+      this.kind = kind;
+      this.prefix = kind.prefix;
       this.key = `${this.prefix}:${randomId()}`;
       this.queue = [];
       this.dropped = 0;
@@ -84,6 +117,15 @@
       this.retryAt = 0;
       this.sending = false;
       this.heartbeat = setInterval(() => this.queue.length && this.save(), ABANDONED_AFTER_MS / 4);
+    }
+
+    /** localStorage once tracking is allowed; until then nothing is stored. */
+    get store() {
+      return this.engine.local;
+    }
+
+    idOf(item) {
+      return item.record[this.kind.idField];
     }
 
     /** Persist this page's queue, with when it was last seen and whether the page has left. */
@@ -101,7 +143,7 @@
      * versions of this script). */
     adopt() {
       if (!this.store) return;
-      const known = new Set(this.queue.map((item) => item.record.executionId));
+      const known = new Set(this.queue.map((item) => this.idOf(item)));
       for (let index = this.store.length - 1; index >= 0; index--) {
         const key = this.store.key(index);
         if (!key || key === this.key || (key !== this.prefix && !key.startsWith(`${this.prefix}:`))) continue;
@@ -115,8 +157,8 @@
         const abandoned = Array.isArray(saved) || !saved || saved.left || Date.now() - saved.at > ABANDONED_AFTER_MS;
         if (!abandoned) continue;
         for (const item of Array.isArray(items) ? items : []) {
-          if (item && item.record && !known.has(item.record.executionId)) {
-            known.add(item.record.executionId);
+          if (item && item.record && !known.has(this.idOf(item))) {
+            known.add(this.idOf(item));
             this.queue.push(item);
           }
         }
@@ -132,7 +174,7 @@
       if (over > 0) {
         this.queue.splice(0, over);
         this.dropped += over;
-        this.engine.warn(`❌ Tracking queue full: ${this.dropped} execution(s) dropped so far`);
+        this.engine.warn(`❌ Tracking queue full: ${this.dropped} ${this.kind.noun}(s) dropped so far`);
       }
     }
 
@@ -157,9 +199,9 @@
     /** Drop what the server would no longer take (older than its maximum delay). */
     expire() {
       const maxAge = this.engine.rules.maxDelaySeconds * 1000;
-      const fresh = this.queue.filter((item) => Date.now() - Date.parse(item.record.startedAt) < maxAge);
+      const fresh = this.queue.filter((item) => Date.now() - Date.parse(item.record[this.kind.timeField]) < maxAge);
       if (fresh.length < this.queue.length) {
-        this.engine.warn(`❌ ${this.queue.length - fresh.length} execution(s) too old to send, dropped`);
+        this.engine.warn(`❌ ${this.queue.length - fresh.length} ${this.kind.noun}(s) too old to send, dropped`);
         this.queue = fresh;
         this.save();
       }
@@ -182,7 +224,7 @@
     body(items) {
       const siteKey = this.engine.config.siteKey;
       const records = items.map((item) => item.record);
-      return JSON.stringify(records.length === 1 ? { ...records[0], siteKey } : { siteKey, executions: records });
+      return JSON.stringify(records.length === 1 ? { ...records[0], siteKey } : { siteKey, [this.kind.batchKey]: records });
     }
 
     async flush() {
@@ -201,7 +243,7 @@
     async send(items) {
       let response;
       try {
-        response = await fetch(this.engine.config.endpoint, {
+        response = await fetch(this.kind.endpoint, {
           method: "POST",
           // text/plain keeps this a simple request: no CORS preflight.
           headers: { "Content-Type": "text/plain;charset=UTF-8" },
@@ -227,16 +269,19 @@
     }
 
     report(record, result) {
-      if (result.success) {
-        this.engine.log(`✅ Execution tracked successfully: ${result.executionId}`);
+      const noun = this.kind.noun[0].toUpperCase() + this.kind.noun.slice(1);
+      if (result.success && result.counted === false) {
+        this.engine.log(`ℹ️ ${noun} delivered, not counted: ${result.message}`); // a bot's, say
+      } else if (result.success) {
+        this.engine.log(`✅ ${noun} tracked successfully: ${result[this.kind.idField]}`);
       } else {
-        this.engine.warn(`❌ Execution refused (HTTP ${result.status}), not sent again:`, result.errors || result, record);
+        this.engine.warn(`❌ ${noun} refused (HTTP ${result.status}), not sent again:`, result.errors || result, record);
       }
     }
 
     forget(items) {
-      const sent = new Set(items.map((item) => item.record.executionId));
-      this.queue = this.queue.filter((item) => !sent.has(item.record.executionId));
+      const sent = new Set(items.map((item) => this.idOf(item)));
+      this.queue = this.queue.filter((item) => !sent.has(this.idOf(item)));
       this.save();
     }
 
@@ -251,11 +296,19 @@
       this.schedule(0);
     }
 
+    /** Tracking is no longer allowed: forget this page view's queue, in memory and stored. */
+    discard() {
+      clearTimeout(this.timer);
+      this.timer = null;
+      this.queue = [];
+      this.save();
+    }
+
     /** The page is going away: hand the queue to the browser, and leave it for the next page
      * view to take over (a beacon's answer cannot be read; a resend is counted once). */
     leave() {
       const items = this.batch();
-      if (items.length && navigator.sendBeacon) navigator.sendBeacon(this.engine.config.endpoint, this.body(items));
+      if (items.length && navigator.sendBeacon) navigator.sendBeacon(this.kind.endpoint, this.body(items));
       this.save(true);
     }
   }
@@ -265,7 +318,6 @@
   class AntiFlicker {
     constructor(engine, boundMs) {
       this.engine = engine;
-      this.store = storage("localStorage");
       this.cacheKey = `wf_targets:${engine.config.siteKey}`;
       this.sheet = null;
       this.hidden = new Set();
@@ -278,17 +330,24 @@
       }, boundMs);
       // Until the site's playbooks arrive, what this page's playbooks targeted last time.
       try {
-        this.hide(JSON.parse((this.store && this.store.getItem(this.cacheKey)) || "[]"));
+        this.hide(JSON.parse(peek("localStorage", this.cacheKey) || "[]"));
       } catch {
         this.hide([]);
       }
     }
 
-    /** The site's playbooks are known: hide what those that run now will change, show the rest. */
+    /** The site's playbooks are known: hide what those that run now will change, show the rest.
+     * The targets of playbooks the visitor is held out of are neither hidden nor remembered. */
     playbooksLoaded(running) {
       if (!this.sheet) return;
       const targets = (workflow) => (workflow.actions || []).map((action) => action.selector).filter(Boolean);
-      if (this.store) this.store.setItem(this.cacheKey, JSON.stringify(this.engine.workflows.flatMap(targets)));
+      const shown = this.engine.workflows.filter((workflow) => !this.engine.heldOut(workflow, false));
+      try {
+        // Stored only when tracking is allowed: nothing is written otherwise.
+        if (this.engine.local) this.engine.local.setItem(this.cacheKey, JSON.stringify(shown.flatMap(targets)));
+      } catch {
+        // quota exceeded: the next page view hides what the playbooks arrive with
+      }
       const wanted = new Set(running.flatMap(targets));
       this.show([...this.hidden].filter((selector) => !wanted.has(selector)));
       this.hide([...wanted]);
@@ -325,6 +384,7 @@
         debug: false,
         siteKey: "",
         endpoint: `${base}/api/track-execution`,
+        conversionEndpoint: `${base}/api/track-conversion`,
         configUrl: options.siteKey ? `${base}/api/sites/${encodeURIComponent(options.siteKey)}/workflows` : "",
         actionWaitMs: 3000,
         timeBudgetMs: 10000,
@@ -333,25 +393,79 @@
         retryBaseMs: 1000,
         retryMaxMs: 60000,
         antiFlickerMs: 0,
+        requireConsent: false,
         ...options,
       };
-      this.version = "1.1.0";
+      this.version = "1.2.0";
       this.workflows = [];
+      this.goals = [];
       // The server's rules, with the playbooks: trigger and action names, the attributes a
       // playbook may set, how many executions a request carries and how late they may be.
       this.rules = null;
       this.device = detectDevice();
       this.userId = options.userId || "";
-      const session = storage("sessionStorage");
-      this.sessionId = (session && session.getItem("wf_session")) || randomId();
-      if (session) session.setItem("wf_session", this.sessionId);
-      const local = storage("localStorage");
-      this.returning = Boolean(local && local.getItem("wf_visitor"));
-      if (local) local.setItem("wf_visitor", String(Date.now()));
+      // Read, never written, until tracking is allowed (startTracking).
+      this.sessionId = peek("sessionStorage", "wf_session") || randomId();
+      this.returning = Boolean(peek("localStorage", "wf_visitor"));
       this.running = new Set();
-      this.tracker = new Tracker(this);
+      const siteKey = this.config.siteKey;
+      this.tracker = new Tracker(this, {
+        noun: "execution",
+        endpoint: this.config.endpoint,
+        prefix: `wf_queue:${siteKey}`, // the key of earlier versions: their queues are still taken over
+        batchKey: "executions",
+        idField: "executionId",
+        timeField: "startedAt",
+      });
+      this.conversions = new Tracker(this, {
+        noun: "conversion",
+        endpoint: this.config.conversionEndpoint,
+        prefix: `wf_conversions:${siteKey}`,
+        batchKey: "conversions",
+        idField: "conversionId",
+        timeField: "occurredAt",
+      });
+      // Privacy: tracking is on only without Do Not Track / Global Privacy Control, and once
+      // consent is given when the tag requires it. Until then: no visitor id, nothing stored.
+      this.local = null; // localStorage, once tracking is allowed
+      this.tracking = false;
+      this.visitorId = "";
+      this.groups = {}; // holdout groups, also when localStorage is unavailable
+      this.goalDays = {}; // goals reached in this page view: {goalId: UTC day}
+      this.held = []; // what to send once consent is given
+      this.signal = privacySignal();
+      this.consentState = this.config.requireConsent ? "pending" : "given";
+      if (this.signal) this.log(`🔒 Tracking off: ${this.signal}`);
+      else if (this.consentState === "pending") this.log("🔒 Tracking off: waiting for consent");
+      else this.startTracking();
       this.antiFlicker = new AntiFlicker(this, this.config.antiFlickerMs);
       this.newPageView();
+    }
+
+    /** Tracking is allowed: the visitor id, session and returning visitor are stored. */
+    startTracking() {
+      this.tracking = true;
+      this.local = storage("localStorage");
+      const stored = peek("localStorage", "wf_vid");
+      this.visitorId = /^[0-9a-f]{32}$/.test(stored || "") ? stored : randomId();
+      try {
+        const session = storage("sessionStorage");
+        if (session) session.setItem("wf_session", this.sessionId);
+        if (this.local) {
+          this.local.setItem("wf_vid", this.visitorId);
+          this.local.setItem("wf_visitor", String(Date.now()));
+        }
+      } catch {
+        // quota exceeded: the visitor id lives as long as this page view
+      }
+    }
+
+    /** Consent withdrawn: nothing more is sent or stored, what is queued included. */
+    stopTracking() {
+      for (const tracker of [this.tracker, this.conversions]) tracker.discard();
+      this.tracking = false;
+      this.local = null;
+      this.visitorId = ""; // no visitor, no holdout
     }
 
     log(...args) {
@@ -367,7 +481,163 @@
     }
 
     flush() {
-      return this.tracker.flush().catch((error) => this.warn("⚠️ Tracking flush failed:", error));
+      const flushed = [this.tracker, this.conversions].map((tracker) => tracker.flush());
+      return Promise.all(flushed).catch((error) => this.warn("⚠️ Tracking flush failed:", error));
+    }
+
+    /** The page's answer to its consent banner (with data-require-consent). true: tracking starts
+     * with what this page view held; false: what was held is discarded and tracking stays off.
+     * Do Not Track and Global Privacy Control always win. Never throws. */
+    consent(granted) {
+      try {
+        if (this.signal) {
+          this.held = [];
+          this.log(`🔒 Tracking off: ${this.signal}`);
+        } else if (!granted) {
+          this.held = [];
+          this.consentState = "refused";
+          if (this.tracking) this.stopTracking();
+          this.log("🔒 Tracking off: consent refused");
+        } else if (!this.tracking) {
+          this.consentState = "given";
+          this.startTracking();
+          this.log("🔓 Tracking on: consent given");
+          const held = this.held;
+          this.held = [];
+          for (const send of held) send();
+          if (this.rules) this.resume(); // else start() takes over the queues once loaded
+        }
+      } catch (error) {
+        this.warn("⚠️ Consent failed:", error);
+      }
+    }
+
+    /** The page reports a goal reached: every goal of kind "call" for `event` counts (once a
+     * day). Returns nothing, never throws. */
+    goal(event) {
+      try {
+        const name = String(event);
+        this.load()
+          .then(() => this.goals.filter((goal) => goal.kind === "call" && goal.event === name).forEach((goal) => this.reachGoal(goal)))
+          .catch((error) => this.warn("⚠️ Goal not counted:", error.message || error));
+      } catch (error) {
+        this.warn("⚠️ Goal not counted:", error);
+      }
+    }
+
+    /** Send now if tracking is on; hold until consent while it is pending; never when it is off. */
+    whenTracking(send) {
+      if (this.tracking) send();
+      else if (!this.signal && this.consentState === "pending") {
+        this.held.push(send);
+        if (this.held.length > this.config.maxQueue) this.held.shift(); // bounded like a queue
+      }
+    }
+
+    identified(record) {
+      return { ...record, visitorId: this.visitorId };
+    }
+
+    /** Take over what earlier page views could not deliver, and send what is queued. */
+    resume() {
+      for (const tracker of [this.tracker, this.conversions]) {
+        tracker.adopt();
+        tracker.schedule(0);
+      }
+    }
+
+    readJson(key) {
+      try {
+        const value = JSON.parse((this.local && this.local.getItem(key)) || "{}");
+        return value && typeof value === "object" && !Array.isArray(value) ? value : {};
+      } catch {
+        return {};
+      }
+    }
+
+    writeJson(key, value) {
+      try {
+        if (this.local) this.local.setItem(key, JSON.stringify(value));
+      } catch {
+        // quota exceeded: kept in memory for this page view
+      }
+    }
+
+    /** Whether the visitor is in `workflow`'s holdout group: decided once from the visitor id
+     * and kept for good (`remember`), so that a visitor never changes group. No visitor id (tracking
+     * off), no holdout. */
+    heldOut(workflow, remember = true) {
+      const percent = Number(workflow.holdoutPercent) || 0;
+      if (!this.visitorId || percent <= 0) return false;
+      const groups = { ...this.groups, ...this.readJson("wf_groups") };
+      let group = groups[workflow.id];
+      if (group !== "held_out" && group !== "exposed") {
+        group = fnv1a(`${this.visitorId}:${workflow.id}`) % 100 < percent ? "held_out" : "exposed";
+        if (!remember) return group === "held_out";
+        groups[workflow.id] = group;
+        this.groups = groups;
+        this.writeJson("wf_groups", groups);
+      }
+      return group === "held_out";
+    }
+
+    /** A held-out visitor met `workflow`'s triggers: nothing changes on the page, and the run
+     * they would have had is recorded as their exposure to the holdout. */
+    holdOut(workflow, triggerName) {
+      this.log(`🧪 Held out of ${workflow.name}`);
+      const record = { ...this.newRecord(workflow, triggerName), heldOut: true };
+      this.whenTracking(() => this.tracker.enqueue(this.identified(record)));
+    }
+
+    /** A goal is reached: one conversion per visitor, goal and UTC day. */
+    reachGoal(goal) {
+      if (!goal || typeof goal.id !== "string") return;
+      const record = {
+        goalId: goal.id,
+        conversionId: randomId(),
+        occurredAt: new Date().toISOString(),
+        pageUrl: location.href.slice(0, 2048),
+      };
+      const day = utcDay(record.occurredAt);
+      if (this.goalDays[goal.id] === day) return;
+      if (this.tracking && this.readJson("wf_goal_days")[goal.id] === day) return;
+      this.goalDays[goal.id] = day;
+      this.log(`🎯 Goal reached: ${goal.name}`);
+      this.whenTracking(() => this.queueConversion(record));
+    }
+
+    /** Queue a conversion unless another page view or tab counted its goal that day (also
+     * when it was held for consent). Only that day's entries are kept. */
+    queueConversion(record) {
+      const day = utcDay(record.occurredAt);
+      const days = this.readJson("wf_goal_days");
+      if (days[record.goalId] === day) return;
+      const today = Object.fromEntries(Object.entries(days).filter(([, counted]) => counted === day));
+      this.writeJson("wf_goal_days", { ...today, [record.goalId]: day });
+      this.conversions.enqueue(this.identified(record));
+    }
+
+    /** Page goals: once per page view, on the first load and each navigation to a new page. */
+    reachPageGoals() {
+      for (const goal of this.goals) {
+        if (goal.kind === "page" && textMatches(location.pathname, goal.match, goal.path)) this.reachGoal(goal);
+      }
+    }
+
+    /** Click goals: a click on an element matching the goal's selector, or inside one. */
+    reachClickGoals(event) {
+      const target = event.target;
+      if (!(target instanceof Element)) return;
+      for (const goal of this.goals) {
+        if (goal.kind !== "click" || !goal.selector) continue;
+        let inside = false;
+        try {
+          inside = Boolean(target.closest(goal.selector));
+        } catch {
+          this.warn(`❌ Invalid goal selector: ${goal.selector}`);
+        }
+        if (inside) this.reachGoal(goal);
+      }
     }
 
     /** The site's playbooks and the server's rules, loaded once. */
@@ -376,8 +646,9 @@
         this.loading ||
         fetch(this.config.configUrl, { credentials: "omit" }).then(async (response) => {
           if (!response.ok) throw new Error(`HTTP ${response.status}`);
-          const { workflows, ...rules } = await response.json();
+          const { workflows, goals, ...rules } = await response.json();
           this.workflows = workflows || [];
+          this.goals = Array.isArray(goals) ? goals : [];
           this.rules = rules;
           this.log(`📋 Loaded ${this.workflows.length} playbook(s)`);
         });
@@ -394,11 +665,12 @@
         this.antiFlicker.playbooksLoaded([]);
         return;
       }
-      this.tracker.adopt(); // what earlier page views could not deliver
-      this.tracker.schedule(0);
+      if (this.tracking) this.resume(); // what earlier page views could not deliver
       this.measureScroll();
-      this.antiFlicker.playbooksLoaded(this.workflows.filter((workflow) => this.matchedTrigger(workflow)));
+      const running = this.workflows.filter((workflow) => this.matchedTrigger(workflow) && !this.heldOut(workflow));
+      this.antiFlicker.playbooksLoaded(running);
       this.evaluate();
+      this.reachPageGoals();
     }
 
     listen() {
@@ -430,6 +702,7 @@
           this.newPageView();
           this.measureScroll();
           this.evaluate();
+          this.reachPageGoals();
         }
       });
       for (const method of ["pushState", "replaceState"]) {
@@ -441,7 +714,14 @@
         };
       }
       window.addEventListener("popstate", onNavigate);
-      document.addEventListener("visibilitychange", () => document.visibilityState === "hidden" && this.tracker.leave());
+      // Capture phase: a page that stops the click's propagation still reaches the goal.
+      document.addEventListener("click", guarded((event) => this.reachClickGoals(event)), true);
+      document.addEventListener(
+        "visibilitychange",
+        guarded(() => {
+          if (document.visibilityState === "hidden") for (const tracker of [this.tracker, this.conversions]) tracker.leave();
+        })
+      );
       window.addEventListener("pagehide", guarded(() => this.leave()));
       document.addEventListener(
         "securitypolicyviolation",
@@ -481,6 +761,7 @@
     leave() {
       for (const run of this.running) run.finish("timeout", "The visitor left the page before this action finished");
       this.tracker.leave();
+      this.conversions.leave();
     }
 
     /** Run every playbook whose triggers now match and that has not run in this page view. */
@@ -490,7 +771,8 @@
         const triggerName = this.matchedTrigger(workflow);
         if (triggerName) {
           this.fired.add(workflow.id);
-          this.execute(workflow, triggerName).catch((error) => this.warn("⚠️ Playbook failed:", error));
+          if (this.heldOut(workflow)) this.holdOut(workflow, triggerName);
+          else this.execute(workflow, triggerName).catch((error) => this.warn("⚠️ Playbook failed:", error));
         } else {
           this.wakeForTimeTriggers(workflow);
         }
@@ -548,19 +830,7 @@
       await this.load();
       const started = clock();
       const deadline = started + this.config.timeBudgetMs;
-      const record = {
-        workflowId: workflow.id,
-        status: "success",
-        executionTimeMs: 0,
-        pageUrl: location.href.slice(0, 2048),
-        sessionId: this.sessionId,
-        deviceType: this.device,
-        triggerName,
-        executionId: randomId(),
-        startedAt: new Date().toISOString(),
-        actions: [],
-      };
-      if (this.userId) record.userId = this.userId;
+      const record = this.newRecord(workflow, triggerName);
       this.log(`🎯 Workflow triggered: ${workflow.name} by ${triggerName}`);
       let current = null; // the action under way, and when it started
       const run = {
@@ -576,7 +846,7 @@
           record.executionTimeMs = Math.round(clock() - started);
           this.log(`📊 Tracking execution for workflow: ${workflow.name}`);
           try {
-            this.tracker.enqueue(record);
+            this.whenTracking(() => this.tracker.enqueue(this.identified(record)));
           } catch (problem) {
             this.warn("⚠️ Could not queue the execution:", problem);
           }
@@ -605,6 +875,23 @@
       }
       if (clock() > deadline) record.status = "timeout";
       run.finish(record.status);
+      return record;
+    }
+
+    newRecord(workflow, triggerName) {
+      const record = {
+        workflowId: workflow.id,
+        status: "success",
+        executionTimeMs: 0,
+        pageUrl: location.href.slice(0, 2048),
+        sessionId: this.sessionId,
+        deviceType: this.device,
+        triggerName,
+        executionId: randomId(),
+        startedAt: new Date().toISOString(),
+        actions: [],
+      };
+      if (this.userId) record.userId = this.userId;
       return record;
     }
 
@@ -662,6 +949,7 @@
       apiBase: script.dataset.apiBase || new URL(script.src).origin,
       userId: script.dataset.userId,
       antiFlickerMs: Number(script.dataset.antiFlicker) || 0,
+      requireConsent: "requireConsent" in script.dataset && script.dataset.requireConsent !== "false",
       ...(script.dataset.maxQueue ? { maxQueue: Number(script.dataset.maxQueue) } : {}),
       debug,
     });
