@@ -167,5 +167,5 @@ def test_no_page_has_a_serious_accessibility_violation(demo, open_page, width):
         checked += 1
         if violations := serious_axe_violations(page):
             found[name] = violations
-    assert checked == len(signed_out_pages()) + 15
+    assert checked == len(signed_out_pages()) + 19
     assert not found, "\n".join(f"{name}: {v}" for name, v in found.items())

@@ -239,6 +239,19 @@ def test_without_consent_nothing_is_sent_or_stored_and_consent_sends_what_was_he
     assert "wf_visitor" in given.evaluate(STORED)
 
 
+def test_consent_given_before_the_script_loaded_is_taken(browser, live_server, landing_site, site):
+    workflow = headline(site)
+    landing_site.body = "<script>window.workflowSystemConsent = true;</script>" + tag(
+        live_server.url, site, require_consent=""
+    )
+
+    page = open_page(browser, landing_site)
+    page.wait_for_function(APPLIED)
+
+    wait_until(lambda: Execution.objects.filter(workflow=workflow).count() == 1)
+    assert len(page.evaluate("localStorage.getItem('wf_vid')")) == 32
+
+
 @pytest.mark.parametrize(
     ("signal", "name", "value"),
     [

@@ -954,6 +954,8 @@
       debug,
     });
     window.workflowSystem = system;
+    // A consent banner that answered before this script loaded left its answer here.
+    if (typeof window.workflowSystemConsent === "boolean") system.consent(window.workflowSystemConsent);
     system.start().catch((error) => system.warn("⚠️ Workflow system error:", error));
   } catch (error) {
     if (debug) console.warn("⚠️ Workflow system failed to start:", error);

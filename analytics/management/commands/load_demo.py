@@ -23,8 +23,8 @@ GOALS = [
 ]
 # Visitors who met each playbook's triggers, and how often the exposed and the held out among
 # them reached the first goal.
-EXPERIMENT_VISITORS = {"Spring campaign headline": 800, "Mobile CTA Optimization": 300}
-CONVERSION_RATES = {False: 0.12, True: 0.08}
+EXPERIMENT_VISITORS = {"Spring campaign headline": 1500, "Mobile CTA Optimization": 300}
+CONVERSION_RATES = {False: 0.14, True: 0.07}
 
 PLAYBOOKS = [
     {
