@@ -15,7 +15,14 @@ from django.db import connection
 from psycopg import ClientCursor
 from psycopg.types.json import Jsonb
 
-from analytics.services import Row, _statements, event_columns, execution_columns, rollup_columns
+from analytics.services import (
+    Row,
+    _statements,
+    event_columns,
+    execution_columns,
+    exposure_of,
+    rollup_columns,
+)
 from workflows.models import Site
 
 actions = [
@@ -76,6 +83,7 @@ params = {
     "day": datetime(2003, 3, 3).date(),
     "workflow": SENTINEL_WORKFLOW,
     "actions": Jsonb([event_columns(action) for action in actions]),
+    **exposure_of(item),
     "site_key": os.environ["BENCH_KEY"],
     "origin": None,
 }
