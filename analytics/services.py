@@ -432,10 +432,10 @@ def _rollup_upsert(model: type[HourlyStat | DailyStat], bucket: str) -> str:
     """INSERT `{rows}` into a rollup, adding to the rows already there (the ORM's upsert can
     only overwrite)."""
     table = model._meta.db_table
-    additions = ", ".join(f"{name} = {table}.{name} + excluded.{name}" for name in ROLLUP_SUMS)
+    additions = ", ".join(f"{name} = r.{name} + excluded.{name}" for name in ROLLUP_SUMS)
     return (
-        f"INSERT INTO {table} (workflow_id, owner_id, {bucket}, {', '.join(ROLLUP_SUMS)}) {{rows}}"
-        f" ON CONFLICT (workflow_id, {bucket}) DO UPDATE SET {additions}"
+        f"INSERT INTO {table} AS r (workflow_id, owner_id, {bucket}, {', '.join(ROLLUP_SUMS)})"
+        f" {{rows}} ON CONFLICT (workflow_id, {bucket}) DO UPDATE SET {additions}"
     )
 
 
@@ -470,6 +470,14 @@ def _count_in_rollups(owner, written: list[tuple[int, Mapping[str, Any]]]) -> No
             cursor.execute(upsert.format(rows=f"VALUES {placeholders}"), params)
 
 
+def _short(db_type: str) -> str:
+    """A column's type as the statements cast their parameters to it, in few characters: the
+    statements stay short enough for psycopg to cache how it reads them (4,096 characters)."""
+    if db_type.startswith("varchar"):
+        return "text"
+    return {"timestamp with time zone": "timestamptz"}.get(db_type, db_type)
+
+
 @dataclass(frozen=True)
 class Statements:
     for_site_key: str
@@ -491,7 +499,9 @@ def _statements() -> Statements:
     not in order. An owner's executions come as a JSON document (`Row.document`), each read by
     its table's own row type; their playbooks' counters are locked in primary key order, and
     the statement answers each execution whose playbook was found: its public id, its owner
-    and whether it was written.
+    and whether it was written. `last_run` is the GREATEST of itself and the runs' latest: a
+    late delivery never moves it backwards, and GREATEST passes over NULL (no run yet, or none
+    recorded).
     """
     execution, event = Execution._meta.db_table, AnalyticsEvent._meta.db_table
     workflow = Workflow._meta.db_table
@@ -504,14 +514,13 @@ def _statements() -> Statements:
         "ON CONFLICT (owner_id, client_execution_id) WHERE client_execution_id IS NOT NULL"
         " DO NOTHING"
     )
-    last_run = "GREATEST(COALESCE(workflow.last_run, {latest}), {latest})"
 
     def param(field) -> str:
-        return f"%({field.attname})s::{field.db_type(connection)}"
+        return f"%({field.attname})s::{_short(field.db_type(connection))}"
 
     def single_rollup(upsert: str, model, bucket: str) -> str:
         sums = ", ".join(f"%({name})s" for name in ROLLUP_SUMS)
-        bucket_type = model._meta.get_field(bucket).db_type(connection)
+        bucket_type = _short(model._meta.get_field(bucket).db_type(connection))
         return upsert.format(
             rows=f"SELECT execution.workflow_id, execution.owner_id, %({bucket})s::{bucket_type},"
             f" {sums} FROM execution"
@@ -529,7 +538,7 @@ def _statements() -> Statements:
             f"INSERT INTO {exposure_table}"
             " (workflow_id, owner_id, visitor_id, held_out, exposed_at)"
             f" {rows} ON CONFLICT (workflow_id, visitor_id) DO NOTHING"
-            " RETURNING workflow_id, owner_id, visitor_id, held_out, exposed_at"
+            " RETURNING *"
         )
 
     expose_single = expose(
@@ -539,12 +548,6 @@ def _statements() -> Statements:
     expose_targets = expose(
         "SELECT workflow_pk, owner_pk, visitor_id, held_out, executed_at FROM target"
         " WHERE visitor_id IS NOT NULL ORDER BY workflow_pk, visitor_id, position"
-    )
-    visitor_counts = (
-        "exposed_visitors = workflow.exposed_visitors"
-        " + (SELECT count(*) FROM exposure WHERE NOT held_out),"
-        " held_out_visitors = workflow.held_out_visitors"
-        " + (SELECT count(*) FROM exposure WHERE held_out)"
     )
     # The goals the newly exposed visitors had reached after their exposure (conversions
     # delivered first): see analytics/migrations/0005_credit_functions.py.
@@ -575,12 +578,14 @@ def _statements() -> Statements:
     exposure AS ({expose_single}),
     touched AS (SELECT workflow_id FROM execution UNION SELECT workflow_id FROM exposure),
     counter AS (
-        UPDATE {workflow} workflow
-        SET executions = workflow.executions + (SELECT count(*) FROM execution),
-            last_run = CASE WHEN EXISTS (SELECT FROM execution)
-                THEN {last_run.format(latest=param(executed_at))} ELSE workflow.last_run END,
-            {visitor_counts}
-        FROM touched WHERE workflow.id = touched.workflow_id
+        UPDATE {workflow} w
+        SET executions = w.executions + (SELECT count(*) FROM execution),
+            last_run = GREATEST(w.last_run, (SELECT {param(executed_at)} FROM execution)),
+            exposed_visitors = w.exposed_visitors
+                + (SELECT count(*) FROM exposure WHERE NOT held_out),
+            held_out_visitors = w.held_out_visitors
+                + (SELECT count(*) FROM exposure WHERE held_out)
+        FROM touched WHERE w.id = touched.workflow_id
     ),
     hourly AS ({single_rollup(HOURLY_UPSERT, HourlyStat, "hour")}),
     daily AS ({single_rollup(DAILY_UPSERT, DailyStat, "day")}),
@@ -651,7 +656,7 @@ def _statements() -> Statements:
     counter AS (
         UPDATE {workflow} workflow
         SET executions = workflow.executions + tally.n,
-            last_run = {last_run.format(latest="tally.latest")},
+            last_run = GREATEST(workflow.last_run, tally.latest),
             exposed_visitors = workflow.exposed_visitors + tally.exposed,
             held_out_visitors = workflow.held_out_visitors + tally.held_out
         FROM tally WHERE workflow.id = tally.workflow_pk AND workflow.id IN (SELECT id FROM locked)

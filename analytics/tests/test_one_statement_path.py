@@ -188,3 +188,16 @@ def test_a_batch_body_is_parsed_once(client, alice_workflow, monkeypatch):
 
     assert response.status_code == 200 and response.json()["recorded"] == 3
     assert drf_parses == [1]
+
+
+def test_the_site_key_statements_stay_short_enough_for_psycopg_to_cache_their_parsing():
+    # psycopg reads a statement's placeholders once and caches it only up to this length; past
+    # it, every post pays for that reading again. A private constant: if psycopg renames it,
+    # this fails, and the statements' length must be checked against psycopg's cache anew.
+    from psycopg import _queries
+
+    from analytics import conversions, services
+
+    limit = _queries.MAX_CACHED_STATEMENT_LENGTH
+    assert len(services._statements().for_site_key) <= limit
+    assert len(conversions._statement()) <= limit
