@@ -279,8 +279,10 @@ def explore(request: HttpRequest) -> HttpResponse:
     return _page(request, "analytics/explore.html", context)
 
 
-# Goals' conversions are shown over this many days (and in all).
+# Goals' conversions are shown over this many days (and in all); the ranking by lift shows
+# this many playbook and goal pairs, the API all of them.
 GOAL_DAYS = 30
+LIFT_ROWS = 50
 
 
 @login_required
@@ -289,9 +291,11 @@ def goal_list(request: HttpRequest) -> HttpResponse:
     """The user's goals and their conversions, the playbooks ranked by lift on them, and what
     known bots sent that was not counted."""
     since = (timezone.now() - timedelta(days=GOAL_DAYS - 1)).astimezone(UTC).date()
+    ranking = outcomes.lift_ranking(request.user)
     context = {
         "goals": outcomes.goals_with_conversions(request.user, since),
-        "ranking": outcomes.lift_ranking(request.user),
+        "ranking": ranking[:LIFT_ROWS],
+        "ranked": len(ranking),
         "not_counted": outcomes.not_counted(request.user, since),
         "goal_days": GOAL_DAYS,
         **_lift_minimums(),

@@ -62,3 +62,10 @@ def p_value(value: float | None) -> str:
     if value is None:
         return "–"
     return "p < 0.001" if value < 0.001 else f"p = {value:.3f}"
+
+
+@register.filter
+def count(value: int) -> str:
+    """A count as it is: what the template engine shows, without its localization machinery,
+    which long tables of counts would pay for in every cell."""
+    return str(value)

@@ -92,3 +92,14 @@ def test_bots_dropped_show_by_name_to_their_owner_only(as_alice, client, charlie
         ]
     client.force_login(charlie)
     assert client.get("/goals/").context["not_counted"] == []
+
+
+def test_the_goals_page_shows_the_first_of_a_long_ranking_and_says_so(
+    as_alice, experiment, monkeypatch
+):
+    monkeypatch.setattr("analytics.views.LIFT_ROWS", 1)
+
+    response = as_alice.get("/goals/")
+
+    assert [row.workflow.name for row in response.context["ranking"]] == ["Clear"]
+    assert "The first 1 of 2" in response.content.decode()
