@@ -5,6 +5,10 @@ transactions, neither seeing the other's row. Each statement that records either
 these functions with what it wrote: the function takes a lock per visitor (held until the
 transaction ends) and only then looks for the other side, in a fresh snapshot (a volatile
 function's queries each take one). Whichever of the two comes second sees the first.
+
+Each visitor's rows are looked up by its index, one visitor at a time (the OFFSET 0 keeps the
+planner from joining them all at once, which it did with a scan of the whole table: it cannot
+know how few rows the function is given).
 """
 
 from django.db import migrations
@@ -43,9 +47,12 @@ BEGIN
             workflow_id bigint, owner_id integer, visitor_id text, held_out boolean,
             exposed_at timestamptz)
         JOIN workflows_workflow playbook ON playbook.id = exposure.workflow_id
-        JOIN analytics_conversion conversion ON conversion.visitor_id = exposure.visitor_id
-            AND conversion.owner_id = exposure.owner_id
-            AND conversion.converted_at >= exposure.exposed_at
+        CROSS JOIN LATERAL (
+            SELECT * FROM analytics_conversion conversion
+            WHERE conversion.visitor_id = exposure.visitor_id
+                AND conversion.owner_id = exposure.owner_id
+                AND conversion.converted_at >= exposure.exposed_at
+            OFFSET 0) AS conversion
         JOIN workflows_goal goal ON goal.id = conversion.goal_id AND goal.site_id = playbook.site_id
     ''')}
 END $$;
@@ -62,9 +69,12 @@ BEGIN
         FROM jsonb_to_recordset(rows) AS conversion (
             goal_id bigint, owner_id integer, visitor_id text, converted_at timestamptz)
         JOIN workflows_goal goal ON goal.id = conversion.goal_id
-        JOIN analytics_exposure exposure ON exposure.visitor_id = conversion.visitor_id
-            AND exposure.owner_id = conversion.owner_id
-            AND exposure.exposed_at <= conversion.converted_at
+        CROSS JOIN LATERAL (
+            SELECT * FROM analytics_exposure exposure
+            WHERE exposure.visitor_id = conversion.visitor_id
+                AND exposure.owner_id = conversion.owner_id
+                AND exposure.exposed_at <= conversion.converted_at
+            OFFSET 0) AS exposure
         JOIN workflows_workflow playbook ON playbook.id = exposure.workflow_id
             AND playbook.site_id = goal.site_id
     ''')}
