@@ -86,6 +86,8 @@ class GoalForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["site"].queryset = Site.objects.for_user(user)
         self.fields["site"].empty_label = None
+        self.fields["kind"].choices = Goal.Kind.choices  # a radio button for each, none blank
+        self.initial["kind"] = self.instance.kind or Goal.Kind.CLICK
         self.fields["match"].choices = [("", "—"), *Goal.PathMatch.choices]
 
 
