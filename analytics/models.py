@@ -4,16 +4,9 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from workflows.models import Goal, Workflow
+from workflows.models import Goal, OwnedQuerySet, Workflow
 
 MAX_EXECUTION_TIME_MS = 3_600_000
-
-
-class OwnedQuerySet(models.QuerySet):
-    """Rows that belong to a user through their `owner`."""
-
-    def for_user(self, user) -> "OwnedQuerySet":
-        return self.filter(owner=user) if user.is_authenticated else self.none()
 
 
 class Execution(models.Model):

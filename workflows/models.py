@@ -50,10 +50,14 @@ def normalize_origin(value: str) -> str:
     return f"{parts.scheme}://{host}{suffix}"
 
 
-class SiteQuerySet(models.QuerySet):
-    def for_user(self, user) -> "SiteQuerySet":
+class OwnedQuerySet(models.QuerySet):
+    """Rows that belong to a user through their `owner`."""
+
+    def for_user(self, user) -> "OwnedQuerySet":
         return self.filter(owner=user) if user.is_authenticated else self.none()
 
+
+class SiteQuerySet(OwnedQuerySet):
     def by_key(self, key: str, origin: str | None = None) -> "Site | None":
         """The site with this key, its owner loaded with `is_active` only (the rest on first
         use), and for an origin `origin_allowed`; None for an unknown or malformed key. One
@@ -124,10 +128,7 @@ class SiteOrigin(models.Model):
         self.origin = normalize_origin(self.origin)
 
 
-class WorkflowQuerySet(models.QuerySet):
-    def for_user(self, user) -> "WorkflowQuerySet":
-        return self.filter(owner=user) if user.is_authenticated else self.none()
-
+class WorkflowQuerySet(OwnedQuerySet):
     def active(self) -> "WorkflowQuerySet":
         return self.filter(status=Workflow.Status.ACTIVE)
 
@@ -215,11 +216,6 @@ class Workflow(models.Model):
         return [(other, selectors) for other, selectors in shared if selectors]
 
 
-class GoalQuerySet(models.QuerySet):
-    def for_user(self, user) -> "GoalQuerySet":
-        return self.filter(owner=user) if user.is_authenticated else self.none()
-
-
 goal_event = RegexValidator(
     r"^[A-Za-z0-9_.:-]{1,100}$", "Use only letters, digits and _ . : - (at most 100)."
 )
@@ -258,7 +254,7 @@ class Goal(models.Model):
     event = models.CharField(max_length=100, blank=True, validators=[goal_event])
     created_at = models.DateTimeField(auto_now_add=True)
 
-    objects = GoalQuerySet.as_manager()
+    objects = OwnedQuerySet.as_manager()
 
     class Meta:
         ordering = ["name", "pk"]
