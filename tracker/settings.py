@@ -186,7 +186,9 @@ if TESTING:
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
-USE_I18N = True
+# The product speaks English only. Without the translation machinery, every URL reversed and
+# every number shown skips a look-up of the active language (Django's advice when unused).
+USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
