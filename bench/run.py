@@ -145,7 +145,10 @@ def main() -> None:
                 ids = work / (
                     "hot" if scenario.hot else "goals" if scenario.kind == "conversion" else "ids"
                 )
-                for side, app in apps.items():
+                # The side served first meets PostgreSQL still writing out what pgbench wrote just
+                # before (checkpoint, autovacuum): each side goes first every other pass.
+                sides = list(apps.items())
+                for side, app in sides if run % 2 else reversed(sides):
                     if side == "baseline" and scenario.kind != "execution":
                         continue  # what an earlier commit may not know
                     print(f"run {run}/{args.runs} {scenario.name}: {side}", flush=True)
