@@ -105,11 +105,13 @@ def _period_context(request: HttpRequest, page: Dashboard) -> dict:
     }
 
 
-def _chart(rollups: queries.Rollups, period: queries.Period, tz) -> dict:
-    """The period's chart (a bar per hour up to 48 hours, else per day) and its totals: one
-    read of each rollup."""
+def _chart(rollups: queries.Rollups, period: queries.Period, tz, **also: queries.Span) -> dict:
+    """The period's chart (a bar per hour up to 48 hours, else per day) and its totals, with
+    the totals of any other spans named in `also`: one read of each rollup."""
     buckets = period.buckets(tz)
-    sums = rollups.totals({"period": period.span, **{bucket: bucket.span for bucket in buckets}})
+    sums = rollups.totals(
+        {"period": period.span, **{bucket: bucket.span for bucket in buckets}, **also}
+    )
     per = "hour" if period.hourly else "day"
     return {"chart": bar_chart(queries.bucket_counts(sums, buckets), per), "sums": sums}
 
@@ -258,9 +260,9 @@ def explore(request: HttpRequest) -> HttpResponse:
     executions = Execution.objects.for_user(request.user)
     in_period = queries.filter_executions(executions, period, {})
     rows = queries.playbook_rows(workflows, rollups, period)
-    drawn = _chart(rollups, period, page.tz)
+    drawn = _chart(rollups, period, page.tz, previous=period.previous.span)
     totals = queries.combined(rows)
-    previous = rollups.totals({"previous": period.previous.span})["previous"]
+    previous = drawn["sums"]["previous"]
     context = {
         **_period_context(request, page),
         "totals": totals,

@@ -4,8 +4,17 @@ from datetime import datetime, timedelta
 
 from django import template
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.text import capfirst
 
 register = template.Library()
+
+
+@register.filter
+def badge(status: str) -> str:
+    """A status as its coloured badge: "error" -> Error, in the error colour. A filter rather
+    than an included template: long tables show one per row."""
+    return format_html('<span class="badge badge-{}">{}</span>', status, capfirst(status))
 
 
 @register.filter
