@@ -1,4 +1,5 @@
-"""What the benchmarks share: the project's manage.py, and a free port on 127.0.0.1."""
+"""What the benchmarks share: the project's manage.py, a free port on 127.0.0.1, and another
+commit of the project to measure beside this one."""
 
 import socket
 import subprocess
@@ -19,3 +20,12 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def checkout(rev: str, work: Path) -> Path:
+    """`rev` of this repository in a folder of its own (same database and dependencies)."""
+    folder = work / "baseline"
+    folder.mkdir()
+    archive = subprocess.run(["git", "archive", rev], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+    return folder

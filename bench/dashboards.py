@@ -9,11 +9,16 @@ production settings, as a gunicorn worker serves it, and reports p50/p95 over 30
 page at each size.
 
     make bench-dashboards      # or: .venv/bin/python bench/dashboards.py [--sizes 1000000 10000000]
+
+`--measure-only` measures the database the last run seeded; `--baseline REV` measures another
+commit beside this one, taking turns, and `--passes N` repeats the measurement (medians of the
+passes are reported), since the machine's speed drifts within minutes.
 """
 
 import argparse
 import csv
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -22,8 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
+from common import ROOT, checkout
 
-ROOT = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
 DATABASE = "tracker_dashboards"
 PLAYBOOKS = 200
@@ -174,7 +179,12 @@ def main() -> None:
     parser.add_argument(
         "--measure-only", action="store_true", help="measure the database seeded by a last run"
     )
+    parser.add_argument(
+        "--baseline", metavar="REV", help="another commit, measured beside this one in turns"
+    )
+    parser.add_argument("--passes", type=int, default=1, help="measurements of each commit")
     args = parser.parse_args()
+    baseline = checkout(args.baseline, Path(tempfile.mkdtemp())) if args.baseline else None
     env = {
         **os.environ,
         "DEBUG": "0",
@@ -189,7 +199,7 @@ def main() -> None:
     if args.measure_only:
         with psycopg.connect(f"{PG_URL}/{DATABASE}") as connection:
             size = connection.execute("SELECT count(*) FROM analytics_execution").fetchone()[0]
-        report(measure(env, size))
+        report(*measure(env, size, args.passes, baseline), args.passes, args.baseline)
         return
     with psycopg.connect(f"{PG_URL}/postgres", autocommit=True) as connection:
         connection.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
@@ -203,7 +213,7 @@ def main() -> None:
             connection.execute(
                 statement, {"owner": int(owner), "first": int(first), "goals": GOALS}
             )
-    lines = []
+    lines, baseline_lines = [], []
     done = 0
     for size in sorted(args.sizes):
         started = time.monotonic()
@@ -227,14 +237,44 @@ def main() -> None:
             ).fetchone()
         done = size
         print(f"seeded {size:,} executions in {time.monotonic() - started:.0f} s", flush=True)
-        lines += measure(env, size)
+        measured, against = measure(env, size, args.passes, baseline)
+        lines += measured
+        baseline_lines += against
         assert counters == rolled_up == by_day == size, (counters, rolled_up, by_day, size)
-    report(lines)
+    report(lines, baseline_lines, args.passes, args.baseline)
 
 
-def measure(env: dict[str, str], size: int) -> list[tuple[int, str, float, float]]:
-    output = manage(env, "shell", "-v0", "-c", MEASURE.replace("REQUESTS", str(REQUESTS)))
-    return [(size, *_page(line)) for line in output.splitlines() if line.startswith("PAGE|")]
+Line = tuple[int, str, float, float]  # executions, page, p50 ms, p95 ms
+
+
+def measure(env: dict[str, str], size: int, passes: int, baseline: Path | None):
+    """Each page's median p50 and p95 over the passes, for this commit and the baseline (none
+    without one). The two take turns going first."""
+    sides = {"this": ROOT, **({"baseline": baseline} if baseline else {})}
+    found: dict[str, list[list[Line]]] = {side: [] for side in sides}
+    for number in range(passes):
+        order = list(sides.items())
+        for side, root in order if number % 2 == 0 else reversed(order):
+            script = MEASURE.replace("REQUESTS", str(REQUESTS))
+            output = manage(env, "shell", "-v0", "-c", script, cwd=root)
+            found[side].append(
+                [(size, *_page(line)) for line in output.splitlines() if line.startswith("PAGE|")]
+            )
+    return _medians(found["this"]), _medians(found.get("baseline", []))
+
+
+def _medians(passes: list[list[Line]]) -> list[Line]:
+    if not passes:
+        return []
+    return [
+        (
+            size,
+            name,
+            statistics.median(p[i][2] for p in passes),
+            statistics.median(p[i][3] for p in passes),
+        )
+        for i, (size, name, _, _) in enumerate(passes[0])
+    ]
 
 
 def _page(line: str) -> tuple[str, float, float]:
@@ -242,16 +282,16 @@ def _page(line: str) -> tuple[str, float, float]:
     return name, float(p50), float(p95)
 
 
-def manage(env: dict[str, str], *args: str) -> str:
+def manage(env: dict[str, str], *args: str, cwd: Path = ROOT) -> str:
     result = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+        [sys.executable, "manage.py", *args], cwd=cwd, env=env, capture_output=True, text=True,
     )  # fmt: skip
     if result.returncode:
         sys.exit(f"manage.py {args[0]} failed:\n{result.stderr}")
     return result.stdout
 
 
-def report(lines: list[tuple[int, str, float, float]]) -> None:
+def report(lines: list[Line], baseline_lines: list[Line], passes: int, baseline: str | None):
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
@@ -261,7 +301,9 @@ def report(lines: list[tuple[int, str, float, float]]) -> None:
         "",
         f"One user, {PLAYBOOKS} playbooks, executions over 90 days with one action event each;"
         f" server time of each page rendered in-process (middleware, queries, templates), p50 and"
-        f" p95 of {REQUESTS} requests after 3 warm-ups. Target: p95 under 100 ms at every size.",
+        f" p95 of {REQUESTS} requests after 3 warm-ups"
+        + (f", medians of {passes} passes" if passes > 1 else "")
+        + ". Target: p95 under 100 ms at every size.",
         "",
         "| page | " + " | ".join(f"{size:,}: p50 / p95 ms" for size in sizes) + " |",
         "| --- | " + " | ".join("---:" for _ in sizes) + " |",
@@ -278,6 +320,17 @@ def report(lines: list[tuple[int, str, float, float]]) -> None:
         f"Slowest p95: {worst:.1f} ms."
         " Counters = hourly rollup = daily rollup = executions at each size.",
     ]
+    if baseline_lines:
+        text += [
+            "",
+            f"Against the baseline {baseline}, measured in turns with this commit on the same"
+            " database, p50 / p95 ms:",
+            "",
+            "| page | executions | this | baseline |",
+            "| --- | ---: | ---: | ---: |",
+        ]
+        for (size, name, p50, p95), (_, _, b50, b95) in zip(lines, baseline_lines, strict=True):
+            text.append(f"| {name} | {size:,} | {p50:.1f} / {p95:.1f} | {b50:.1f} / {b95:.1f} |")
     output = "\n".join(text) + "\n"
     print("\n" + output)
     out = ROOT / "bench" / "results"

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
-from common import ROOT, free_port, manage
+from common import ROOT, checkout, free_port, manage
 
 BENCH = ROOT / "bench"
 PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
@@ -202,15 +202,6 @@ class App:
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(timeout=30)
-
-
-def checkout(rev: str, work: Path) -> Path:
-    """`rev` of this repository in a folder of its own (same database and dependencies)."""
-    folder = work / "baseline"
-    folder.mkdir()
-    archive = subprocess.run(["git", "archive", rev], cwd=ROOT, check=True, capture_output=True)
-    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
-    return folder
 
 
 def app_environment(work: Path) -> dict[str, str]:
