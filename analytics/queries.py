@@ -298,9 +298,11 @@ def combined(rows: list["PlaybookRow"]) -> Totals:
 def playbook_rows(
     workflows: QuerySet[Workflow], rollups: Rollups, period: Period
 ) -> list[PlaybookRow]:
-    """Every playbook with its totals over the period (a bounded number of queries)."""
+    """Every playbook with its totals over the period (a bounded number of queries). A row
+    shows no triggers or actions: they are left unread."""
     sums = rollups.per_playbook(period.span)
-    return [PlaybookRow(workflow, sums.get(workflow.pk, ZERO)) for workflow in workflows]
+    shown = workflows.defer("triggers", "actions")
+    return [PlaybookRow(workflow, sums.get(workflow.pk, ZERO)) for workflow in shown]
 
 
 # The worst list ranks by error rate only playbooks that ran at least this often in the period:
