@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 
 from analytics.tests.agents import VISITOR_USER_AGENT
 from analytics.tests.helpers import execution_body
+from workflows.models import Workflow
 
 pytestmark = [
     pytest.mark.browser,
@@ -74,6 +75,9 @@ def test_no_page_breaks_the_content_security_policy(signed_in, live_server, alic
     from django.core.management import call_command
 
     call_command("load_demo", executions=5, force=True)
+    # The demo's headline playbook holds one new visitor in four out: this one must see it.
+    headline = Workflow.objects.filter(actions__0__text="Welcome, newsletter reader!")
+    assert headline.update(holdout_percent=0) == 1
     page = signed_in
     violations = []
     page.on(
