@@ -4,7 +4,7 @@ number format, failures stacked on successes."""
 import re
 from datetime import UTC, datetime
 
-from analytics.charts import HEIGHT, LABEL_SPACE, bar_chart
+from analytics.charts import HEIGHT, LABEL_SPACE, TOP_SPACE, bar_chart
 from analytics.queries import Bucket, BucketCount, Span
 
 MOMENT = datetime(2026, 12, 1, tzinfo=UTC)
@@ -38,7 +38,7 @@ def test_each_bucket_is_one_bar_with_its_failures_on_top_of_its_successes():
             "Dec 1: 0 executions, 0 failed",
         ]
         tallest = bars[1]
-        assert tallest["failed"]["y"] == 20  # the top of the plot: the peak's bar fills it
+        assert tallest["failed"]["y"] == TOP_SPACE  # the peak's bar fills the plot
         assert tallest["failed"]["y"] + tallest["failed"]["height"] == tallest["ok"]["y"]
         bottom = HEIGHT - LABEL_SPACE
         assert tallest["ok"]["y"] + tallest["ok"]["height"] == bottom
