@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs, quote_plus, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -88,8 +88,10 @@ class Bucket:
     span: "Span"
 
 
-@dataclass(frozen=True)
-class Totals:
+class Totals(NamedTuple):
+    """What the rollups add up over a stretch of time. Totals add and subtract field by
+    field."""
+
     executions: int = 0
     errors: int = 0
     timeouts: int = 0
@@ -115,10 +117,10 @@ class Totals:
         return self.total_time_ms / self.executions if self.executions else None
 
     def __add__(self, other: "Totals") -> "Totals":
-        return Totals(**{n: getattr(self, n) + getattr(other, n) for n in ROLLUP_SUMS})
+        return Totals._make(map(operator.add, self, other))
 
     def __sub__(self, other: "Totals") -> "Totals":
-        return Totals(**{n: getattr(self, n) - getattr(other, n) for n in ROLLUP_SUMS})
+        return Totals._make(map(operator.sub, self, other))
 
 
 ZERO = Totals()
@@ -245,11 +247,13 @@ class Rollups:
         return Rollups(self.hourly.filter(workflow=workflow), self.daily.filter(workflow=workflow))
 
     def totals(self, spans: Mapping[Any, Span]) -> dict[Any, "Totals"]:
-        """The totals over each span (two queries however many spans)."""
+        """The totals over each span (two queries however many spans). The days are read as one
+        range, from the first any span needs to the last: spans asked for together lie side by
+        side (a period, its bars, the period before)."""
         pieces = {key: span.pieces() for key, span in spans.items()}
         days = {day for needed, _, _ in pieces.values() for day in needed}
         hours = {hour for _, plus, minus in pieces.values() for hour in plus + minus}
-        by_day = _sums_by(self.daily.filter(day__in=days), "day") if days else {}
+        by_day = _sums_by(self._days(min(days), max(days)), "day") if days else {}
         by_hour = _sums_by(self.hourly.filter(hour__in=hours), "hour") if hours else {}
         return {
             key: _sum(by_day.get(day, ZERO) for day in needed)
@@ -262,17 +266,19 @@ class Rollups:
         """Each playbook's totals over the span, by workflow pk (at most three queries)."""
         days, plus, minus = span.pieces()
         sums: dict[int, Totals] = defaultdict(Totals)
-        for rollup, bucket, buckets, sign in (
-            (self.daily, "day", days, operator.add),
-            (self.hourly, "hour", plus, operator.add),
-            (self.hourly, "hour", minus, operator.sub),
+        for rows, sign in (
+            (self._days(days[0], days[-1]) if days else None, operator.add),
+            (self.hourly.filter(hour__in=plus) if plus else None, operator.add),
+            (self.hourly.filter(hour__in=minus) if minus else None, operator.sub),
         ):
-            if not buckets:
+            if rows is None:
                 continue
-            rows = rollup.filter(**{f"{bucket}__in": buckets})
             for workflow_pk, totals in _sums_by(rows, "workflow").items():
                 sums[workflow_pk] = sign(sums[workflow_pk], totals)
         return dict(sums)
+
+    def _days(self, first: date, last: date) -> QuerySet[DailyStat]:
+        return self.daily.filter(day__range=(first, last))
 
 
 def _sum(items: Iterable[Totals]) -> Totals:
@@ -280,8 +286,13 @@ def _sum(items: Iterable[Totals]) -> Totals:
 
 
 def _sums_by(rows: QuerySet, key: str) -> dict[Any, "Totals"]:
-    grouped = rows.values(key).annotate(**{name: Sum(name) for name in ROLLUP_SUMS}).order_by()
-    return {row[key]: Totals(**{name: row[name] for name in ROLLUP_SUMS}) for row in grouped}
+    grouped = (
+        rows.values(key)
+        .annotate(**{name: Sum(name) for name in ROLLUP_SUMS})
+        .values_list(key, *ROLLUP_SUMS)
+        .order_by()
+    )
+    return {group: Totals(**dict(zip(ROLLUP_SUMS, sums, strict=True))) for group, *sums in grouped}
 
 
 def device_breakdown(totals: Totals) -> list[tuple[str, int]]:
@@ -308,6 +319,11 @@ def playbook_rows(
 # The worst list ranks by error rate only playbooks that ran at least this often in the period:
 # one failure in two runs says little.
 WORST_MIN_RUNS = 10
+
+
+# What a ranking shows of a playbook (its name, linked): rows read only to be ranked read no
+# more of each playbook.
+RANKED_FIELDS = ("public_id", "name")
 
 
 @dataclass(frozen=True)

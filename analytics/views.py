@@ -128,7 +128,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     rollups = queries.Rollups.for_user(request.user)
     drawn = _chart(rollups, period, page.tz)
     in_period = queries.filter_executions(Execution.objects.for_user(request.user), period, {})
-    rows = queries.playbook_rows(workflows, rollups, period)
+    rows = queries.playbook_rows(workflows.only(*queries.RANKED_FIELDS), rollups, period)
     context = {
         **_period_context(request, page),
         "totals": drawn["sums"]["period"],
@@ -259,7 +259,7 @@ def explore(request: HttpRequest) -> HttpResponse:
     rollups = queries.Rollups.for_user(request.user)
     executions = Execution.objects.for_user(request.user)
     in_period = queries.filter_executions(executions, period, {})
-    rows = queries.playbook_rows(workflows, rollups, period)
+    rows = queries.playbook_rows(workflows.only(*queries.RANKED_FIELDS), rollups, period)
     drawn = _chart(rollups, period, page.tz, previous=period.previous.span)
     totals = queries.combined(rows)
     previous = drawn["sums"]["previous"]
