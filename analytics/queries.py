@@ -301,11 +301,6 @@ def device_breakdown(totals: Totals) -> list[tuple[str, int]]:
     return known + ([("Unknown", unknown)] if unknown else [])
 
 
-def combined(rows: list["PlaybookRow"]) -> Totals:
-    """The totals of several playbooks, added up without another query."""
-    return _sum(row.totals for row in rows)
-
-
 def playbook_rows(
     workflows: QuerySet[Workflow], rollups: Rollups, period: Period
 ) -> list[PlaybookRow]:
@@ -416,21 +411,39 @@ class Breakdown:
     partial: bool  # the period has more executions than it counts
 
 
-def breakdowns(executions: QuerySet[Execution], sample: int | None = None) -> list[Breakdown]:
-    """Page, UTM source and campaign, and trigger of the newest `sample` (BREAKDOWN_SAMPLE)
-    executions (one indexed query): every execution of the period when it has fewer."""
-    sample = sample or BREAKDOWN_SAMPLE
-    # Runs repeat the same pages: each distinct one is parsed once.
-    runs = Counter(
-        executions.order_by("-executed_at").values_list("page_url", "trigger_name")[:sample]
+@dataclass(frozen=True)
+class NewestRuns:
+    timing: Timing  # of the newest TIMING_SAMPLE
+    breakdowns: list[Breakdown]  # of the newest BREAKDOWN_SAMPLE
+
+
+def newest_runs(executions: QuerySet[Execution]) -> NewestRuns:
+    """The timing and the breakdowns of the newest of `executions` (one indexed query): of
+    every execution of the period when it has fewer."""
+    runs = list(
+        executions.order_by("-executed_at").values_list(
+            "execution_time_ms", "page_url", "trigger_name"
+        )[: max(TIMING_SAMPLE, BREAKDOWN_SAMPLE)]
     )
-    counted = runs.total()
+    return NewestRuns(
+        timing_of([ms for ms, _, _ in runs[:TIMING_SAMPLE]]),
+        breakdowns([(url, trigger) for _, url, trigger in runs[:BREAKDOWN_SAMPLE]]),
+    )
+
+
+def breakdowns(runs: list[tuple[str, str]]) -> list[Breakdown]:
+    """Page, UTM source and campaign, and trigger of the newest runs' pages and triggers, up
+    to BREAKDOWN_SAMPLE of them."""
+    # Runs repeat the same pages: each distinct one is parsed once.
+    distinct = Counter(runs)
+    counted = len(runs)
     found = []
     for name, (label, value_of) in BREAKDOWNS.items():
         counts: Counter[str] = Counter()
-        for (url, trigger), times in runs.items():
+        for (url, trigger), times in distinct.items():
             counts[value_of(url, trigger)] += times
-        found.append(Breakdown(name, label, counts.most_common(8), counted, counted == sample))
+        partial = counted == BREAKDOWN_SAMPLE
+        found.append(Breakdown(name, label, counts.most_common(8), counted, partial))
     return found
 
 

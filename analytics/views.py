@@ -235,8 +235,7 @@ def playbook_detail(request: HttpRequest, public_id) -> HttpResponse:
         "totals": totals,
         "chart": drawn["chart"],
         "devices": _devices(request, totals),
-        "breakdowns": _breakdowns(request, in_period),
-        "timing": queries.recent_timing(in_period),
+        **_newest_runs(request, in_period),
         "actions": queries.action_performance(in_period),
         "lift": outcomes.lift_of_playbook(workflow),
         **_lift_minimums(),
@@ -261,16 +260,14 @@ def explore(request: HttpRequest) -> HttpResponse:
     in_period = queries.filter_executions(executions, period, {})
     rows = queries.playbook_rows(workflows.only(*queries.RANKED_FIELDS), rollups, period)
     drawn = _chart(rollups, period, page.tz, previous=period.previous.span)
-    totals = queries.combined(rows)
-    previous = drawn["sums"]["previous"]
+    totals = drawn["sums"]["period"]
     context = {
         **_period_context(request, page),
         "totals": totals,
-        "change": queries.compare(totals, previous),
-        "timing": queries.recent_timing(in_period),
+        "change": queries.compare(totals, drawn["sums"]["previous"]),
+        **_newest_runs(request, in_period),
         "chart": drawn["chart"],
         "devices": _devices(request, totals),
-        "breakdowns": _breakdowns(request, in_period),
         "rankings": queries.rankings(rows, in_period),
         "worst_min_runs": queries.WORST_MIN_RUNS,
         "not_counted": outcomes.not_counted(request.user, period.start.astimezone(UTC).date()),
@@ -352,8 +349,11 @@ def _narrowing(request: HttpRequest, name: str, value: str) -> str:
     return _link(request, **{name: value}) + "#history"
 
 
-def _breakdowns(request: HttpRequest, in_period) -> list[tuple[queries.Breakdown, list[Share]]]:
-    return [
+def _newest_runs(request: HttpRequest, in_period) -> dict:
+    """The timing of the period's newest runs, and their breakdowns, each item a link that
+    narrows the history to it."""
+    newest = queries.newest_runs(in_period)
+    breakdowns = [
         (
             breakdown,
             [
@@ -361,8 +361,9 @@ def _breakdowns(request: HttpRequest, in_period) -> list[tuple[queries.Breakdown
                 for share in shares(breakdown.items)
             ],
         )
-        for breakdown in queries.breakdowns(in_period)
+        for breakdown in newest.breakdowns
     ]
+    return {"timing": newest.timing, "breakdowns": breakdowns}
 
 
 def _devices(request: HttpRequest, totals: queries.Totals) -> list[Share]:

@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.utils import timezone
 
+from analytics import queries
 from analytics.models import Execution
 from analytics.services import record_execution
 from analytics.tests.helpers import run
@@ -197,18 +198,38 @@ def test_the_period_of_custom_days_is_dated_in_the_users_time_zone(client, alice
     assert period.end - period.start == timedelta(days=1)
 
 
-def test_a_breakdown_says_when_it_counts_only_the_newest_runs(alice_workflow):
-    from analytics.queries import breakdowns
-
+def test_a_breakdown_says_when_it_counts_only_the_newest_runs(alice_workflow, monkeypatch):
     for path in ("/a", "/b", "/b"):
         run(alice_workflow, page_url=f"https://shop.example{path}")
     executions = Execution.objects.filter(workflow=alice_workflow)
 
-    whole = {b.name: b for b in breakdowns(executions, sample=5)}["path"]
-    newest = {b.name: b for b in breakdowns(executions, sample=2)}["path"]
+    def by_path(sample: int):
+        monkeypatch.setattr("analytics.queries.BREAKDOWN_SAMPLE", sample)
+        return {b.name: b for b in queries.newest_runs(executions).breakdowns}["path"]
+
+    whole, newest = by_path(5), by_path(2)
 
     assert (whole.items, whole.counted, whole.partial) == ([("/b", 2), ("/a", 1)], 3, False)
     assert (newest.counted, newest.partial) == (2, True)
+
+
+def test_the_newest_runs_timing_and_breakdowns_are_one_read_of_their_own_samples(
+    alice_workflow, monkeypatch, django_assert_num_queries
+):
+    monkeypatch.setattr("analytics.queries.TIMING_SAMPLE", 3)
+    monkeypatch.setattr("analytics.queries.BREAKDOWN_SAMPLE", 2)
+    for minutes, ms, path in ((4, 400, "/old"), (3, 300, "/a"), (2, 200, "/b"), (1, 100, "/b")):
+        ago = timedelta(minutes=minutes)
+        run(alice_workflow, ago=ago, ms=ms, page_url=f"https://shop.example{path}")
+    executions = Execution.objects.filter(workflow=alice_workflow)
+
+    with django_assert_num_queries(1):
+        newest = queries.newest_runs(executions)
+
+    assert (newest.timing.sample, newest.timing.median_ms, newest.timing.p95_ms) == (3, 200, 300)
+    # The oldest run (400 ms, /old) is in neither sample.
+    by_path = {b.name: b for b in newest.breakdowns}["path"]
+    assert (by_path.items, by_path.counted) == ([("/b", 2)], 2)
 
 
 def test_a_breakdown_click_shows_the_runs_the_breakdown_counted(
