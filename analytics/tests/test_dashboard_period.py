@@ -2,6 +2,7 @@
 the breakdowns and the CSV; one execution can be opened."""
 
 import csv
+import random
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -102,6 +103,27 @@ def test_rankings_never_list_a_playbook_twice_and_worst_needs_enough_runs(
     assert not set(top) & set(worst)
     medians = {row.workflow.name: row.timing.median_ms for row in rankings.worst + rankings.top}
     assert medians == {"Busy": 300, "Flaky": 20, "Steady": 50, "Few": 8}
+
+
+def test_ranked_timings_are_the_nearest_rank_percentiles_of_each_playbooks_newest_runs(
+    alice, alice_site
+):
+    """PostgreSQL computes the rankings' timings: they must be what `timing_of` says of the
+    same runs, at every sample size, duplicates included, past the sample's limit too."""
+    draw = random.Random(7)
+    playbooks, expected = [], {}
+    for size in (1, 2, 3, 19, 20, 21, 45):
+        workflow = Workflow.objects.create(owner=alice, site=alice_site, name=f"{size} runs")
+        times = [draw.randint(1, 60) for _ in range(size)]  # newest first
+        for minutes, ms in enumerate(times):
+            run(workflow, ago=timedelta(minutes=minutes), ms=ms)
+        playbooks.append(workflow)
+        expected[workflow.pk] = queries.timing_of(times[:20])
+    idle = Workflow.objects.create(owner=alice, site=alice_site, name="Never ran")
+
+    found = queries.recent_timings(Execution.objects.filter(owner=alice), [*playbooks, idle], 20)
+
+    assert found == expected | {idle.pk: queries.Timing(None, None, 0)}
 
 
 def test_a_breakdown_click_filters_the_history(as_alice, alice_workflow):
