@@ -20,7 +20,8 @@ from zoneinfo import ZoneInfo
 
 from django.contrib.postgres.fields import ArrayField
 from django.db import DatabaseError, connection
-from django.db.models import BigIntegerField, Max, OuterRef, QuerySet, Subquery, Sum
+from django.db.models import BigIntegerField, Max, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 
 from analytics.models import ROLLUP_SUMS, AnalyticsEvent, DailyStat, Execution, HourlyStat
 from workflows.models import Workflow
@@ -539,9 +540,13 @@ def filter_executions(
     executions = executions.filter(executed_at__gte=period.start, executed_at__lt=period.end)
     if narrowed_by_breakdown(filters):
         # A breakdown's value is looked for among the runs the breakdowns count, so that a
-        # click shows the runs it counted, and a rare value never scans a whole long period.
-        counted = executions.order_by("-executed_at").values("pk")[:BREAKDOWN_SAMPLE]
-        executions = executions.filter(pk__in=counted)
+        # click shows the runs it counted, and a rare value never scans a whole long period:
+        # one index range, from the oldest of them (the period's start when it has fewer).
+        oldest = executions.order_by("-executed_at").values("executed_at")
+        oldest = oldest[BREAKDOWN_SAMPLE - 1 : BREAKDOWN_SAMPLE]
+        executions = executions.filter(
+            executed_at__gte=Coalesce(Subquery(oldest), Value(period.start))
+        )
     if filters.get("status"):
         executions = executions.filter(status=filters["status"])
     if filters.get("device"):
