@@ -373,6 +373,8 @@ def recent_timings(
         # SQLite (the quick start) has no percentiles: a read each, at most ten.
         return {pk: recent_timing(executions.filter(workflow=pk), sample) for pk in pks}
     newest = executions.filter(workflow=OuterRef("pk")).order_by("-executed_at")
+    # The caller's playbooks, named by pk: all that is read of them comes from `executions`,
+    # scoped to their owner.
     found = Workflow.objects.filter(pk__in=pks).values_list(
         "pk", SampleTiming(newest.values("execution_time_ms")[:sample])
     )
