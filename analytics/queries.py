@@ -11,7 +11,7 @@ import math
 import operator
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, NamedTuple
@@ -255,7 +255,7 @@ class Rollups:
         pieces = {key: span.pieces() for key, span in spans.items()}
         days = {day for needed, _, _ in pieces.values() for day in needed}
         hours = {hour for _, plus, minus in pieces.values() for hour in plus + minus}
-        by_day = _sums_by(self._days(min(days), max(days)), "day") if days else {}
+        by_day = _sums_by(self._days(days), "day") if days else {}
         by_hour = _sums_by(self.hourly.filter(hour__in=hours), "hour") if hours else {}
         return {
             key: _sum(by_day.get(day, ZERO) for day in needed)
@@ -269,7 +269,7 @@ class Rollups:
         days, plus, minus = span.pieces()
         sums: dict[int, Totals] = defaultdict(Totals)
         for rows, sign in (
-            (self._days(days[0], days[-1]) if days else None, operator.add),
+            (self._days(days) if days else None, operator.add),
             (self.hourly.filter(hour__in=plus) if plus else None, operator.add),
             (self.hourly.filter(hour__in=minus) if minus else None, operator.sub),
         ):
@@ -279,8 +279,9 @@ class Rollups:
                 sums[workflow_pk] = sign(sums[workflow_pk], totals)
         return dict(sums)
 
-    def _days(self, first: date, last: date) -> QuerySet[DailyStat]:
-        return self.daily.filter(day__range=(first, last))
+    def _days(self, days: Collection[date]) -> QuerySet[DailyStat]:
+        """The daily rows from the first of `days` to the last."""
+        return self.daily.filter(day__range=(min(days), max(days)))
 
 
 def _sum(items: Iterable[Totals]) -> Totals:
@@ -375,8 +376,10 @@ def recent_timings(
     newest = executions.filter(workflow=OuterRef("pk")).order_by("-executed_at")
     # The caller's playbooks, named by pk: all that is read of them comes from `executions`,
     # scoped to their owner.
-    found = Workflow.objects.filter(pk__in=pks).values_list(
-        "pk", SampleTiming(newest.values("execution_time_ms")[:sample])
+    found = (
+        Workflow.objects.filter(pk__in=pks)
+        .order_by()
+        .values_list("pk", SampleTiming(newest.values("execution_time_ms")[:sample]))
     )
     none = Timing(None, None, 0)
     return dict.fromkeys(pks, none) | {
