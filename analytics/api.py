@@ -8,7 +8,6 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import exceptions, generics, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
@@ -18,7 +17,7 @@ from analytics.authentication import OriginNotAllowed, SiteKeyAuthentication
 from analytics.bots import bot_name
 from analytics.conversions import record_conversions
 from analytics.models import Execution
-from analytics.parsers import PlainTextJSONParser, TrackingJSONParser
+from analytics.parsers import PlainTextJSONParser, TrackingJSONParser, TrackingJSONRenderer
 from analytics.queries import planned_for_their_values
 from analytics.ratelimits import tracking_retry_after
 from analytics.serializers import (
@@ -106,7 +105,7 @@ class TrackingView(SiteScriptView):
     authentication_classes = [SiteKeyAuthentication, TokenAuthentication, SessionAuthentication]
     permission_classes = []  # the credentials are checked by `credentials`, where needed
     parser_classes = [TrackingJSONParser, PlainTextJSONParser]
-    renderer_classes = [JSONRenderer]
+    renderer_classes = [TrackingJSONRenderer]
     content_negotiation_class = JSONOnly
     # The field a 404 is about, and the one an answer names what it recorded by.
     not_found_field = "workflowId"

@@ -69,7 +69,8 @@ def execution_columns(item: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     """An execution's columns from its validated item (keyed as the model's fields), each
     field's default where the item has none."""
     columns = {
-        field.attname: item.get(field.name, field.get_default()) for field in EXECUTION_FIELDS
+        field.attname: item[field.name] if field.name in item else field.get_default()
+        for field in EXECUTION_FIELDS
     }
     # A queued execution is dated when it ran; a clock slightly ahead is brought back.
     started_at = item.get("started_at")
