@@ -17,9 +17,10 @@ from analytics.authentication import OriginNotAllowed, SiteKeyAuthentication
 from analytics.bots import bot_name
 from analytics.conversions import record_conversions
 from analytics.models import Execution
-from analytics.parsers import PlainTextJSONParser, TrackingJSONParser, TrackingJSONRenderer
+from analytics.parsers import PlainTextJSONParser, TrackingJSONParser
 from analytics.queries import planned_for_their_values
 from analytics.ratelimits import tracking_retry_after
+from analytics.renderers import TrackingJSONRenderer
 from analytics.serializers import (
     ExecutionSerializer,
     LiftSerializer,

@@ -4,7 +4,6 @@ import io
 import msgspec
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser, get_encoding
-from rest_framework.renderers import JSONRenderer
 
 
 class TrackingJSONParser(JSONParser):
@@ -36,16 +35,3 @@ class PlainTextJSONParser(TrackingJSONParser):
     """`navigator.sendBeacon` posts strings as text/plain, which needs no CORS preflight."""
 
     media_type = "text/plain"
-
-
-class TrackingJSONRenderer(JSONRenderer):
-    """DRF's JSON, encoded by msgspec when the answer holds only plain values (as the tracking
-    answers do); DRF's encoder takes anything else (error details, dates)."""
-
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        try:
-            body = msgspec.json.encode(data) if data is not None else b""
-        except TypeError:
-            return super().render(data, accepted_media_type, renderer_context)
-        # As DRF does, so that the JSON is also valid JavaScript.
-        return body.replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")
