@@ -62,6 +62,16 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
         time.sleep(0.1)
 
 
+def wait_for_console_line(page, fragment: str, timeout_ms: int = 10_000) -> None:
+    """Wait until a line holding `fragment` reaches `page.console_lines`: the page's own state can
+    move on before its console event reaches Python (sooner still when the line logs objects)."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    while not any(fragment in line for line in page.console_lines):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no console line with {fragment!r} in {page.console_lines}")
+        page.wait_for_timeout(50)
+
+
 def earlier_today() -> timedelta:
     """How long ago 'a few minutes ago' is, kept within today even just after midnight."""
     now = timezone.localtime()

@@ -14,7 +14,7 @@ import pytest
 from django.conf import settings
 
 from analytics.models import AnalyticsEvent, Execution
-from analytics.tests.helpers import wait_until
+from analytics.tests.helpers import wait_for_console_line, wait_until
 from workflows.models import Site, SiteOrigin, Workflow
 
 pytestmark = [
@@ -245,7 +245,7 @@ def test_refused_for_good_is_dropped_and_a_full_queue_counts_what_it_drops(
     page = open_page(browser, landing_site, context=context)
 
     page.wait_for_function("workflowSystem.tracker.dropped === 2")
-    assert "❌ Tracking queue full: 2 execution(s) dropped so far" in page.console_lines
+    wait_for_console_line(page, "❌ Tracking queue full: 2 execution(s) dropped so far")
     assert page.evaluate("workflowSystem.tracker.queue.length") == 3
 
     context.unroute("**/api/track-execution")
@@ -260,9 +260,7 @@ def test_refused_for_good_is_dropped_and_a_full_queue_counts_what_it_drops(
     )
     page.evaluate("workflowSystem.flush()")
     page.wait_for_function(f"{QUEUED} === ''")
-    assert any(
-        "❌ Execution refused (HTTP 401), not sent again" in line for line in page.console_lines
-    )
+    wait_for_console_line(page, "❌ Execution refused (HTTP 401), not sent again")
     assert counted() == 0
 
 
