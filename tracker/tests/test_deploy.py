@@ -1,6 +1,6 @@
 """The production front (deploy/nginx.conf before gunicorn as gunicorn.conf.py serves it): slow
-clients, reloads under load, and one control socket per instance. gunicorn serves a static
-file here (whitenoise, no database), so that only the front is measured."""
+clients, reloads under load, one control socket per instance, and malformed requests. gunicorn
+serves a static file here (whitenoise, no database), so that only the front is measured."""
 
 import contextlib
 import http.client
@@ -210,6 +210,72 @@ def test_without_the_front_the_same_slow_clients_starve_gunicorn(folder, gunicor
     print(f"straight to gunicorn: {len(times)} requests, {times.count(None)} failed")
     # The bound the front keeps, broken: how many fail depends on how the threads are taken.
     assert times.count(None) and p99(times) >= 1.0
+
+
+# Requests whose length or headers could be read two ways (the stuff of request smuggling) or
+# that pass gunicorn's limits, each with the status gunicorn answers before the app is called.
+MALFORMED = {
+    "Content-Length and Transfer-Encoding": (
+        b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        400,
+    ),
+    "two Content-Lengths": (
+        b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}x",
+        400,
+    ),
+    "a signed Content-Length": (
+        b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: +2\r\n\r\n{}",
+        400,
+    ),
+    "chunked twice": (
+        b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Transfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n",
+        400,
+    ),
+    "chunked in HTTP/1.0": (
+        b"POST / HTTP/1.0\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        400,
+    ),
+    "a space before the colon": (b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A : b\r\n\r\n", 400),
+    "a folded header": (b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: b\r\n c\r\n\r\n", 400),
+    "a bare CR in a value": (b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: b\rc\r\n\r\n", 400),
+    "a NUL in a value": (b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: b\x00c\r\n\r\n", 400),
+    "a lowercase method": (b"get / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 400),
+    "HTTP/2.0 as text": (b"GET / HTTP/2.0\r\nHost: 127.0.0.1\r\n\r\n", 400),
+    "a request line over 8190 bytes": (
+        b"GET /" + b"a" * 8200 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        414,
+    ),
+    "a header over 8190 bytes": (
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: " + b"b" * 8200 + b"\r\n\r\n",
+        431,
+    ),
+    "101 headers": (
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        + b"".join(b"X-%d: b\r\n" % i for i in range(100))
+        + b"\r\n",
+        431,
+    ),
+}
+
+
+def test_gunicorn_refuses_malformed_requests_before_the_app(gunicorn):
+    answered = {name: status(gunicorn.port, raw) for name, (raw, _) in MALFORMED.items()}
+    well_formed = f"GET {STATIC} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+
+    assert answered == {name: expected for name, (_, expected) in MALFORMED.items()}
+    assert status(gunicorn.port, well_formed) == 200
+
+
+def status(port: int, raw: bytes) -> int:
+    """The status of gunicorn's answer to `raw`, sent as is on a connection of its own."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(raw)
+        answer = b""
+        while b"\r\n" not in answer and (chunk := sock.recv(4096)):
+            answer += chunk
+    return int(answer.split(b" ", 2)[1])
 
 
 def test_a_reload_under_load_refuses_no_connection_and_replaces_the_workers(folder, gunicorn):
