@@ -213,7 +213,8 @@ def test_without_the_front_the_same_slow_clients_starve_gunicorn(folder, gunicor
 
 
 # Requests whose length or headers could be read two ways (the stuff of request smuggling) or
-# that pass gunicorn's limits, each with the status gunicorn answers before the app is called.
+# that go over gunicorn's limits, each with the status gunicorn answers itself: one that reached
+# the app would be redirected to the login page.
 MALFORMED = {
     "Content-Length and Transfer-Encoding": (
         b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n"
